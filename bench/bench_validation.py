@@ -22,22 +22,15 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from tests.helpers import (  # noqa: E402
-    PYTHIA_TOKENIZER,
-    lm_eval_bits_per_byte,
-    pythia_tokenizer,
-)
+from tests.helpers import bigbench_dir, lm_eval_bits_per_byte, pythia_tokenizer  # noqa: E402
 
 
 def documents(n: int) -> list[str]:
-    """Real English text: BIG-bench inputs from ../shared when present, else a fallback."""
-    bigbench = ROOT.parent / "shared" / "external" / "bigbench"
+    """Real English text: inputs of the BIG-bench tasks bundled in tests/data."""
     texts: list[str] = []
-    for path in sorted(bigbench.glob("**/task.json")):
+    for path in sorted(bigbench_dir().glob("**/task.json")):
         examples = json.loads(path.read_text()).get("examples", [])
         texts.append("\n".join(str(e.get("input", "")) for e in examples[:40]))
-    if not texts:
-        texts = [("The quick brown fox jumps over the lazy dog. " * 80)] * n
     return [texts[i % len(texts)][: 3000 + 97 * i] for i in range(n)]
 
 
@@ -85,8 +78,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if not PYTHIA_TOKENIZER.is_file():
-        sys.exit("needs ../shared/external/pythia/20B_tokenizer.json")
     import torch
 
     print(f"load average {os.getloadavg()}, {os.cpu_count()} cores, torch threads "

@@ -1,12 +1,19 @@
-"""Shared test helpers: tiny models with random weights, built in the test, offline."""
+"""Shared test helpers: the bundled third-party data (tests/data), tiny models with random
+weights built in the test, offline."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import lzma
+import shutil
+import tempfile
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PYTHIA_TOKENIZER = SHARED / "external" / "pythia" / "20B_tokenizer.json"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"  # third-party files, xz-compressed: see tests/data/NOTICE
+CACHE = ROOT / ".cache" / "test-data"  # git-ignored
 
 SAMPLE_DOCUMENTS = [
     "In the beginning was the Word, and the Word was with God, and the Word was God.",
@@ -17,11 +24,49 @@ SAMPLE_DOCUMENTS = [
 ]
 
 
+@functools.cache
+def unpacked_data() -> Path:
+    """tests/data with every ``*.xz`` file decompressed, the same layout otherwise.
+
+    Unpacked once into ``.cache/test-data/<content hash>/`` (renamed into place when
+    complete, so parallel runs neither clash nor see half a directory)."""
+    files = sorted(p for p in DATA.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(DATA).as_posix().encode() + b"\0" + path.read_bytes())
+    target = CACHE / digest.hexdigest()[:16]
+    if target.is_dir():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=CACHE))
+    for path in files:
+        relative = path.relative_to(DATA)
+        out = staging / (relative.with_suffix("") if path.suffix == ".xz" else relative)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        raw = path.read_bytes()
+        out.write_bytes(lzma.decompress(raw) if path.suffix == ".xz" else raw)
+    try:
+        staging.rename(target)
+    except OSError:  # another run finished first: use its copy
+        shutil.rmtree(staging)
+    return target
+
+
+def pythia_tokenizer_file() -> Path:
+    """The GPT-NeoX-20B / Pythia ``20B_tokenizer.json`` (Apache-2.0, tests/data/NOTICE)."""
+    return unpacked_data() / "20B_tokenizer.json"
+
+
+def bigbench_dir() -> Path:
+    """BIG-bench task directories: ``navigate/task.json``, ``arithmetic/<sub>/task.json``..."""
+    return unpacked_data() / "bigbench"
+
+
 def pythia_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(
-        tokenizer_file=str(PYTHIA_TOKENIZER),
+        tokenizer_file=str(pythia_tokenizer_file()),
         bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
     )
 

@@ -1,7 +1,7 @@
 """Slow: our task numbers against lm-eval 0.4 on the same model directory and examples.
 
-Runs ``bench/bench_tasks_vs_lmeval.py``'s comparison on BIG-bench tasks from
-../shared/external/bigbench (skipped when that is absent): every choice log-likelihood
+Runs ``bench/bench_tasks_vs_lmeval.py``'s comparison on the BIG-bench tasks bundled in
+tests/data (with the Pythia tokenizer, also bundled): every choice log-likelihood
 within 1e-4, accuracy / accuracy_norm (vs acc_bytes and, on ASCII, acc_norm) equal, brier
 within 1e-6, and on the generative task exact match and the generated strings equal.
 """
@@ -16,14 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "external"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (SHARED / "bigbench").is_dir()
-                       or not (SHARED / "pythia" / "20B_tokenizer.json").is_file(),
-                       reason="needs ../shared/external (bigbench, pythia tokenizer)"),
-]
+pytestmark = pytest.mark.slow
 
 
 def _bench():

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import bigbench_dir
 from tests.helpers_tasks import tiny_lm
 from tracker.errors import TrackerError
 from tracker.results import EvalSettings
 from tracker.tasks import arithmetic_examples, example_text, resolve_tasks
 from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.generators import parse_spec
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "external" / "bigbench"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/external")
 
 MC_LINES = [
     {"prompt": "Q: Is the sky blue?\nA:", "choices": [" True", " False"], "answer": 0},
@@ -221,9 +219,8 @@ def test_generative_task_evaluates_to_rows(tmp_path, lm):
     assert result.score("exact_match").chance == 0.0
 
 
-@needs_shared
-def test_shared_bigbench_tasks_render():
-    tasks = resolve_tasks([str(SHARED / "navigate"), str(SHARED / "arithmetic")])
+def test_bundled_bigbench_tasks_render():
+    tasks = resolve_tasks([str(bigbench_dir() / "navigate"), str(bigbench_dir() / "arithmetic")])
     assert tasks[0].name == "navigate" and tasks[0].kind == "multiple_choice"
     names = [t.name for t in tasks[1:]]
     assert "arithmetic/2_digit_addition" in names and len(names) == 20

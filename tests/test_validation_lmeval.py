@@ -3,19 +3,10 @@ reference): same jsonl, same local model directory, same max length, windows tha
 
 import pytest
 
-from tests.helpers import (
-    PYTHIA_TOKENIZER,
-    SAMPLE_DOCUMENTS,
-    lm_eval_bits_per_byte,
-    pythia_tokenizer,
-    write_jsonl,
-)
+from tests.helpers import SAMPLE_DOCUMENTS, lm_eval_bits_per_byte, pythia_tokenizer, write_jsonl
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not PYTHIA_TOKENIZER.is_file(),
-                       reason="../shared (Pythia tokenizer) absent"),
-]
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("max_length", [16, 64])
 def test_bits_per_byte_equals_lm_eval(tmp_path, max_length):
