@@ -119,7 +119,7 @@ def test_checkpoint_that_fails_to_load_is_recorded_and_the_sweep_goes_on(family,
     (["eval", "--family", "pythia", "--sizes", "70m", "--steps", "7", "--validation", "x.txt"],
      "step 7 is not a checkpoint of family 'pythia'"),
     (["eval", "--family", "./no/such/dir"], "family directory no/such/dir does not exist"),
-    (["status", "--run", "/nonexistent/run"], "has no plan.json"),
+    (["status", "--run", "/nonexistent/run"], "run directory /nonexistent/run does not exist"),
     (["export", "--run", "/nonexistent/run", "--out", "x.csv"], "holds no finished units"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys):

@@ -8,7 +8,13 @@ import random
 import numpy as np
 import pytest
 import torch
-from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    DataCollatorForLanguageModeling,
+    LlamaForCausalLM,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from tracker import hooks
 from tracker.hooks import TrackerCallback, evaluate_model, untouched_training
@@ -97,6 +103,24 @@ def test_callback_every_n_steps(tokenizer, dataset, tmp_path):
     _train(tokenizer, dataset, tmp_path, [callback], "every")
     assert sorted(r["step"] for r in RunStore(tmp_path / "store").records()) == [10, 20]
     assert [result.checkpoint.step for result in callback.results] == [10, 20]
+
+
+def test_callback_finds_the_tokenizer_inside_the_trainers_column_removing_collator(
+        tokenizer, dataset, tmp_path):
+    """A dataset that is not a datasets.Dataset: the Trainer wraps the collator in its
+    RemoveColumnsCollator, and the callback looks through it."""
+    config = model_config(SPEC, vocab_size=len(tokenizer), context_length=CONTEXT,
+                          bos_token_id=0, eos_token_id=0, pad_token_id=1)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2,
+                             max_steps=2, save_steps=2, report_to=[], disable_tqdm=True,
+                             use_cpu=True, save_only_model=True)
+    callback = TrackerCallback(tmp_path / "store", validation=ValidationSet("tiny", TEXT[:1]))
+    trainer = Trainer(model=LlamaForCausalLM(config), args=args,
+                      train_dataset=[{"input_ids": row["input_ids"]} for row in dataset],
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+                      callbacks=[callback])
+    trainer.train()
+    assert [r["step"] for r in RunStore(tmp_path / "store").records()] == [2]
 
 
 def test_every_must_be_save_or_positive():

@@ -17,8 +17,22 @@ Tokens seen: ``TrackerCallback`` takes ``state.num_input_tokens_seen`` when the 
 counts it (``include_num_input_tokens_seen``), else ``step * tokens_per_step`` when given,
 else it records None.
 
+Tokenizer: ``TrackerCallback(..., tokenizer=tokenizer)``, else the Trainer's
+``processing_class``, else the data collator's ``tokenizer`` (a Trainer built without
+``processing_class``, its text tokenized in a ``datasets.map`` and the tokenizer given only
+to ``DataCollatorForLanguageModeling``, works as it is).
+
+Failures: the callback checks its configuration when training begins and raises a
+one-line :class:`~tracker.errors.TrackerError` before the first step when it cannot work
+(no tokenizer found, a validation file that does not exist, an unknown task). An error
+while scoring later (out of memory, a bug in a task) never ends the training run: it is
+logged as a warning on the ``tracker.hooks`` logger, and the checkpoint's units that were
+not stored are recorded as failed in the store (``failed/``, ``RunStore.failures()``).
+:func:`evaluate_model` itself raises; a loop that calls it decides what to do.
+
 Example:
     >>> trainer = Trainer(model, args, train_dataset=data,            # doctest: +SKIP
+    ...                   data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
     ...                   callbacks=[TrackerCallback("runs/mine", validation="val.jsonl",
     ...                                              tasks=["arithmetic:add:2"])])
 """
@@ -26,6 +40,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,14 +49,18 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import torch
-from transformers import TrainerCallback
+from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from tracker.checkpoints import LoadedModel
+from tracker.errors import TrackerError
 from tracker.evaluate import evaluate_units
 from tracker.families import Checkpoint
 from tracker.results import EvalSettings, Evaluation
 from tracker.store import RunStore, read_record
+from tracker.units import Unit
 from tracker.validation import ValidationLoss, ValidationSet, load_validation
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SIZE = "model"
 ValidationArg = ValidationSet | Evaluation | str | Path
@@ -73,11 +92,8 @@ def evaluate_model(model: Any, tokenizer: Any, *, step: int, run_dir: Path | str
     if not is_main_process():
         return None
     evaluations = build_evaluations(validation, tasks)
-    checkpoint = Checkpoint(
-        family=family, size=size or DEFAULT_SIZE, step=step, tokens_seen=tokens_seen,
-        location=location or str(Path(run_dir) / "live"), revision=None,
-        params=sum(p.numel() for p in model.parameters()),
-    )
+    checkpoint = live_checkpoint(model, step=step, run_dir=run_dir, family=family, size=size,
+                                 tokens_seen=tokens_seen, location=location)
     store = RunStore(run_dir)
     settings = EvalSettings(batch_size=batch_size, limit=limit, progress=False)
     with untouched_training(model):
@@ -85,6 +101,19 @@ def evaluate_model(model: Any, tokenizer: Any, *, step: int, run_dir: Path | str
         computed = evaluate_units(lm, checkpoint, evaluations, store, settings)
         scores = _scores(store, lm, checkpoint, evaluations, limit)
     return HookResult(checkpoint, len(computed), scores)
+
+
+def live_checkpoint(model: Any, *, step: int, run_dir: Path | str, family: str,
+                    size: str | None, tokens_seen: int | None, location: str | None
+                    ) -> Checkpoint:
+    """The checkpoint a live model's units are keyed by: family, size, step and, where
+    ``location`` holds the saved weights (a Trainer save, the ladder's step directory),
+    their digest, so the units are the ones ``tracker eval`` computes from that directory."""
+    return Checkpoint(
+        family=family, size=size or DEFAULT_SIZE, step=step, tokens_seen=tokens_seen,
+        location=location or str(Path(run_dir) / "live"), revision=None,
+        params=sum(p.numel() for p in model.parameters()),
+    )
 
 
 def build_evaluations(validation: ValidationArg, tasks: Sequence[TaskArg] = ()
@@ -155,12 +184,26 @@ class TrackerCallback(TrainerCallback):
 
     ``size`` labels the run's rows (default ``"model"``); the checkpoint's location is
     the Trainer's ``output_dir/checkpoint-<step>`` on saves.
+
+    ``tokenizer`` is the tokenizer to score with (a transformers tokenizer, or a processor
+    that holds one). Without it the callback takes the
+    Trainer's ``processing_class`` (or its tokenizer), else the data collator's
+    ``tokenizer`` (``DataCollatorForLanguageModeling(tokenizer=...)``), as found when
+    training begins.
+
+    Failure policy: a configuration it cannot work with (no tokenizer found, a validation
+    file that does not exist, an unknown task) raises :class:`~tracker.errors.TrackerError`
+    at ``on_train_begin``, before the first training step. A scoring failure later (out of
+    memory, a bug in a task) never ends training: it is logged as a warning on the
+    ``tracker.hooks`` logger and the checkpoint's units that were not stored are recorded
+    as failed in the store (``failed/``, see ``RunStore.failures``).
     """
 
     def __init__(self, run_dir: Path | str, *, validation: ValidationArg,
                  tasks: Sequence[TaskArg] = (), family: str = "run", size: str | None = None,
                  every: Literal["save"] | int = "save", limit: int | None = None,
-                 batch_size: int = 32, tokens_per_step: int | None = None) -> None:
+                 batch_size: int = 32, tokens_per_step: int | None = None,
+                 tokenizer: Any = None) -> None:
         if every != "save" and not (isinstance(every, int) and every > 0):
             raise ValueError(f"every must be 'save' or a positive number of steps, not {every!r}")
         self.run_dir = Path(run_dir)
@@ -172,8 +215,16 @@ class TrackerCallback(TrainerCallback):
         self.limit = limit
         self.batch_size = batch_size
         self.tokens_per_step = tokens_per_step
+        self.tokenizer = tokenizer
         self.results: list[HookResult] = []
         self._evaluations: list[Evaluation] | None = None
+        self._tokenizer: Any = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Find the tokenizer and build the evaluations now, so that a configuration the
+        callback cannot work with stops the run before its first step."""
+        if state.is_world_process_zero:
+            self._prepare(kwargs)
 
     def on_save(self, args, state, control, **kwargs):
         if self.every == "save":
@@ -184,22 +235,115 @@ class TrackerCallback(TrainerCallback):
         if isinstance(self.every, int) and state.global_step % self.every == 0:
             self._evaluate(state, kwargs, None)
 
+    def _prepare(self, kwargs: dict) -> None:
+        self._tokenizer = self._find_tokenizer(kwargs)
+        if self._evaluations is None:  # built once: tokenized text is cached on them
+            try:
+                self._evaluations = build_evaluations(self.validation, self.tasks)
+            except TrackerError as error:
+                raise TrackerError(f"TrackerCallback: {error}") from error
+            except Exception as error:  # e.g. a task's dataset that cannot be read
+                raise TrackerError(f"TrackerCallback could not build its evaluations: "
+                                   f"{_one_line(error)}") from error
+
+    def _find_tokenizer(self, kwargs: dict) -> Any:
+        if self.tokenizer is not None:
+            tokenizer = _as_tokenizer(self.tokenizer)
+            if tokenizer is None:
+                raise TrackerError(
+                    f"TrackerCallback(tokenizer=...) got a {type(self.tokenizer).__name__}, "
+                    "not a transformers tokenizer: pass the tokenizer the model was trained with")
+            return tokenizer
+        collator = getattr(kwargs.get("train_dataloader"), "collate_fn", None)
+        for candidate in (kwargs.get("processing_class"), kwargs.get("tokenizer"),
+                          *_collators(collator)):
+            tokenizer = _as_tokenizer(candidate)
+            if tokenizer is not None:
+                return tokenizer
+        raise TrackerError(
+            "TrackerCallback found no tokenizer: pass TrackerCallback(..., tokenizer=tokenizer) "
+            "or build the Trainer with processing_class=tokenizer")
+
     def _evaluate(self, state, kwargs: dict, location: str | None) -> None:
         if not state.is_world_process_zero:
             return
-        if self._evaluations is None:  # built once: tokenized text is cached on them
-            self._evaluations = build_evaluations(self.validation, self.tasks)
-        tokenizer = kwargs.get("processing_class") or kwargs.get("tokenizer")
-        result = evaluate_model(
-            kwargs["model"], tokenizer, step=state.global_step, run_dir=self.run_dir,
-            validation=self._evaluations[0], tasks=self._evaluations[1:],
-            family=self.family, size=self.size, tokens_seen=self._tokens_seen(state),
-            location=location, limit=self.limit, batch_size=self.batch_size,
-        )
+        step, tokens_seen, model = state.global_step, self._tokens_seen(state), kwargs["model"]
+        try:
+            if self._evaluations is None:  # on_train_begin was not called (no Trainer.train)
+                self._prepare(kwargs)
+            assert self._evaluations is not None
+            result = evaluate_model(
+                model, self._tokenizer, step=step, run_dir=self.run_dir,
+                validation=self._evaluations[0], tasks=self._evaluations[1:],
+                family=self.family, size=self.size, tokens_seen=tokens_seen,
+                location=location, limit=self.limit, batch_size=self.batch_size,
+            )
+        except Exception as error:  # noqa: BLE001 - scoring must never end the training run
+            self._record_failure(error, model, step, tokens_seen, location)
+            return
         if result is not None:
             self.results.append(result)
+
+    def _record_failure(self, error: Exception, model: Any, step: int,
+                        tokens_seen: int | None, location: str | None) -> None:
+        """Log one warning line and record the units of this checkpoint that were not
+        stored as failed; whatever goes wrong here is logged too, never raised."""
+        message = f"scoring step {step} during training failed: {_one_line(error)}"
+        with contextlib.suppress(Exception):
+            if torch.cuda.is_available():  # give back what an out-of-memory left cached
+                torch.cuda.empty_cache()
+        try:
+            units = self._unstored_units(model, step, tokens_seen, location)
+            store = RunStore(self.run_dir)
+            for unit in units:
+                store.write_failure(unit, message)
+            outcome = f"recorded {len(units)} failed unit(s) under {store.root / 'failed'}"
+        except Exception as recording:  # noqa: BLE001
+            outcome = f"and recording it failed too: {_one_line(recording)}"
+        logger.warning("TrackerCallback: %s; %s; training goes on", message, outcome)
+        logger.debug("TrackerCallback: scoring step %d failed", step, exc_info=error)
+
+    def _unstored_units(self, model: Any, step: int, tokens_seen: int | None,
+                        location: str | None) -> list[Unit]:
+        """This checkpoint's units that are not in the store, keyed as :func:`evaluate_model`
+        keys them (:func:`live_checkpoint`; tests/test_hooks_trainer.py checks that a later
+        ``evaluate_model`` stores under the recorded keys and clears the failures)."""
+        if not self._evaluations:
+            return []
+        checkpoint = live_checkpoint(model, step=step, run_dir=self.run_dir,
+                                     family=self.family, size=self.size,
+                                     tokens_seen=tokens_seen, location=location)
+        dtype = LoadedModel.wrap(model, self._tokenizer).dtype
+        store = RunStore(self.run_dir)
+        units = [Unit(checkpoint, e, self.limit, dtype) for e in self._evaluations]
+        return [unit for unit in units if not store.has(unit)]
 
     def _tokens_seen(self, state) -> int | None:
         if getattr(state, "num_input_tokens_seen", 0):
             return int(state.num_input_tokens_seen)
         return state.global_step * self.tokens_per_step if self.tokens_per_step else None
+
+
+def _as_tokenizer(candidate: Any) -> PreTrainedTokenizerBase | None:
+    """``candidate`` if it is a tokenizer, the tokenizer of a processor, else None."""
+    for item in (candidate, getattr(candidate, "tokenizer", None)):
+        if isinstance(item, PreTrainedTokenizerBase):
+            return item
+    return None
+
+
+def _collators(collator: Any) -> Iterator[Any]:
+    """The data collator and what it wraps (the Trainer's ``RemoveColumnsCollator``, a
+    ``functools.partial``), each with its tokenizer / processing_class attribute."""
+    for _ in range(8):  # wrappers nest shallowly; a cycle must not loop forever
+        if collator is None:
+            return
+        yield getattr(collator, "tokenizer", None)
+        yield getattr(collator, "processing_class", None)
+        collator = getattr(collator, "data_collator", None) or getattr(collator, "func", None)
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` with the message's whitespace (newlines included) collapsed."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

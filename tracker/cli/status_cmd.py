@@ -21,8 +21,7 @@ def run(args: argparse.Namespace) -> int:
     store = RunStore(args.run)
     plan_path = store.root / "plan.json"
     if not plan_path.is_file():
-        raise TrackerError(f"{store.root} has no plan.json: run `tracker eval --run "
-                           f"{store.root} ...` first")
+        return _unplanned(store)
     plan = json.loads(plan_path.read_text())
     stored = store.stored_keys()
     failures = store.failures()
@@ -38,4 +37,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"  missing {unit['label']}")
     if len(shown) < len(missing):
         print(f"  ... and {len(missing) - len(shown)} more missing (--all lists them)")
+    return 0
+
+
+def _unplanned(store: RunStore) -> int:
+    """A run the training hook filled (no ``tracker eval`` plan): stored and failed units."""
+    if not store.root.is_dir():
+        raise TrackerError(f"run directory {store.root} does not exist")
+    stored = store.stored_keys()
+    failures = {k: f for k, f in store.failures().items() if k not in stored}
+    print(f"{store.root}: no plan (filled by the training hook or not yet evaluated): "
+          f"{len(stored)} units stored, {len(failures)} failed")
+    for failure in failures.values():
+        print(f"  failed  {failure['label']}: {failure['error']}")
     return 0
