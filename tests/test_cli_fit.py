@@ -101,10 +101,10 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
         def __init__(self, root):
             self.root = root
 
-        def points(self):
+        def points(self, setting=None):
             return pd.concat([points, validation], ignore_index=True)
 
-        def examples(self):
+        def examples(self, setting=None):
             return pd.DataFrame(columns=["family", "size", "params", "step", "tokens_seen",
                                          "loss", "task", "metric", "example_id", "value"])
 

@@ -130,15 +130,16 @@ def test_shipped_configs_load(name):
     assert config.mixture.arithmetic_fraction > 0
 
 
-def test_family_file_agrees_with_the_training_config():
-    """`tracker eval --family ladder` reads validation and tasks from the family file; the
-    hook from configs/ladder.yaml. Unit keys only agree if the two say the same."""
-    family = load_family("ladder").config
-    config = load_ladder_config(PROJECT_ROOT / family.train_config)
-    assert family.path == f"{config.run_dir}/checkpoints"
-    assert family.validation == f"{config.run_dir}/{config.evaluation.validation}"
-    assert family.tasks == config.evaluation.tasks
-    assert family.tokens_per_step == config.tokens_per_step
+def test_ladder_family_is_derived_from_the_training_config(tmp_path):
+    """One source of truth: `tracker eval --family ladder --run R` reads checkpoints from
+    R/checkpoints and validation and tasks from configs/ladder.yaml's `evaluation:`, the
+    settings the hook scored with, so their unit keys agree in any run directory."""
+    family = load_family("ladder").in_run(tmp_path / "other")
+    config = load_ladder_config(PROJECT_ROOT / "configs" / "ladder.yaml")
+    assert family.root == tmp_path / "other" / "checkpoints"
+    assert family.config.validation == str(tmp_path / "other" / config.evaluation.validation)
+    assert family.config.tasks == config.evaluation.tasks
+    assert family.config.tokens_per_step == config.tokens_per_step
     assert config.evaluation.limit is None
 
 

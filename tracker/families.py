@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,8 @@ from pydantic import Field, model_validator
 
 from tracker.config import StrictModel, load_model
 from tracker.errors import TrackerError, unknown_name
-from tracker.paths import FAMILY_DIR, PROJECT_ROOT
+from tracker.paths import FAMILY_DIR, PROJECT_ROOT, RUNS_DIR, resolve_project_path
+from tracker.weights import weights_digest
 
 STEP_DIR = re.compile(r"^step(\d+)$")
 TOKEN_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
@@ -61,7 +63,10 @@ class FamilyConfig(StrictModel):
     source: Literal["hub", "local"]
     repo: str | None = None  # hub: pattern with {size}
     path: str | None = None  # local: directory of <size>/step<N>/, relative to the project
-    train_config: str | None = None  # local: config that `tracker train` builds it from
+    # local: the config `tracker train` builds the family from. Such a family lives in the
+    # run directory it is evaluated in (<run>/checkpoints), and its validation set and tasks
+    # are the training config's `evaluation:` (one source of truth; see Family.in_run).
+    train_config: str | None = None
     revision: str = "step{step}"
     revisions: list[str] | None = None
     revision_regex: str | None = None
@@ -81,8 +86,9 @@ class FamilyConfig(StrictModel):
     def _check_source(self) -> FamilyConfig:
         if self.source == "hub" and not self.repo:
             raise ValueError("a hub family needs 'repo' (a pattern such as 'org/model-{size}')")
-        if self.source == "local" and not self.path:
-            raise ValueError("a local family needs 'path' (a directory of <size>/step<N>/)")
+        if self.source == "local" and not (self.path or self.train_config):
+            raise ValueError("a local family needs 'path' (a directory of <size>/step<N>/) "
+                             "or 'train_config' (a config `tracker train` builds it from)")
         if self.source == "hub" and not self.sizes:
             raise ValueError("a hub family needs at least one entry in 'sizes'")
         return self
@@ -109,15 +115,26 @@ class Checkpoint:
 
     def identity(self) -> dict[str, object]:
         """What names this checkpoint's weights in a unit key: the hub repo and revision,
-        or for a local checkpoint (no revision) family, size and step alone, so that a run
-        directory can be moved without its stored units going stale."""
+        or for a local checkpoint (no revision) family, size, step and a digest of its
+        weight files (not its path: a moved run keeps its units; a family retrained in
+        place gets new ones)."""
+        local = self.revision is None
         return {
             "family": self.family,
             "size": self.size,
             "step": self.step,
-            "location": self.location if self.revision is not None else None,
+            "location": None if local else self.location,
             "revision": self.revision,
+            "weights": self.weights if local else None,
         }
+
+    @cached_property
+    def weights(self) -> str | None:
+        """Content digest of a local checkpoint's weight files (cached on disk; None for
+        hub checkpoints and directories without weights)."""
+        if self.revision is not None:
+            return None
+        return weights_digest(self.location)
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,24 @@ class Family:
     @property
     def name(self) -> str:
         return self.config.name
+
+    def in_run(self, run_dir: Path) -> Family:
+        """This family as evaluated in ``run_dir``. A family trained by ``tracker train``
+        (``train_config:``) lives there: checkpoints in ``<run>/checkpoints``, validation
+        and tasks from the training config's ``evaluation:`` resolved against the run, so
+        ``--run OTHER`` works from any working directory. Other families are unchanged."""
+        if not self.config.train_config:
+            return self
+        from tracker.train.config import load_ladder_config
+
+        training = load_ladder_config(resolve_project_path(self.config.train_config))
+        config = self.config.model_copy(update={
+            "path": str(Path(run_dir) / "checkpoints"),
+            "validation": str(Path(run_dir) / training.evaluation.validation),
+            "tasks": list(training.evaluation.tasks),
+            "tokens_per_step": training.tokens_per_step,
+        })
+        return Family(config, Path(run_dir) / "checkpoints")
 
     def size_labels(self) -> list[str]:
         if self.config.source == "local":
@@ -177,11 +212,17 @@ def load_family(name_or_path: str) -> Family:
     config_path = FAMILY_DIR / f"{name_or_path}.yaml"
     if config_path.is_file():
         config = load_model(FamilyConfig, config_path)
+        if config.train_config:
+            return Family(config).in_run(RUNS_DIR / config.name)
         if config.source == "local":
             return Family(config, _resolve_local(config.path or ""))
         return Family(config)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         config = load_model(FamilyConfig, path)
+        if config.train_config:  # relative to the family file, like its `path`
+            training = _resolve_local(config.train_config, base=path.parent)
+            config = config.model_copy(update={"train_config": str(training)})
+            return Family(config).in_run(RUNS_DIR / config.name)
         root = _resolve_local(config.path, base=path.parent) if config.path else None
         return Family(config, root)
     if path.is_dir() or "/" in name_or_path or name_or_path.startswith("."):

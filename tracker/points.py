@@ -100,7 +100,8 @@ def _numbers(column_values: pd.Series, column: str, source: str) -> pd.Series:
     """Parse numbers; empty/nan/inf become NaN/inf; anything else is an error."""
     if pd.api.types.is_numeric_dtype(column_values):
         return column_values.astype(float)
-    text = column_values.astype(str).str.strip()
+    # missing cells (None/NaN in a frame from the store) read as empty, whatever the dtype
+    text = column_values.where(column_values.notna(), "").astype(str).str.strip()
     numbers = pd.to_numeric(text.replace("", "nan"), errors="coerce")
     bad = numbers.isna() & ~text.str.lower().isin(["", "nan", "na", "none", "null"])
     if bad.any():
@@ -153,16 +154,18 @@ def _complete(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def read_run(run_dir: Path | str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Points and per-example rows of a run directory (tracker.store.RunStore)."""
+def read_run(run_dir: Path | str, setting: str | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Points and per-example rows of a run directory (tracker.store.RunStore), one
+    setting per task (tracker.settings)."""
     from tracker.store import RunStore  # the store pulls in pyarrow; only needed here
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TrackerError(f"run directory {run_dir} does not exist")
     store = RunStore(run_dir)
-    points = store.points()
+    points = store.points(setting=setting)
     if points.empty:
         raise TrackerError(f"run directory {run_dir} has no results yet; run `tracker eval`")
-    examples = store.examples()
+    examples = store.examples(setting=setting)
     return points, (None if examples.empty else examples)

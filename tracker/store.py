@@ -15,10 +15,10 @@ and concurrent workers never collide: readers only ever see whole files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tracker
+from tracker.files import atomic_write
 from tracker.results import UnitResult
-from tracker.units import Unit
+from tracker.settings import select_records, setting_of
+from tracker.units import Unit, slug
 
 RECORD_KEY = b"tracker.record"
 EXPORT_COLUMNS = ["family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
@@ -64,9 +66,28 @@ class RunStore:
         table = pa.Table.from_pandas(result.examples, preserve_index=False)
         table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode("utf-8")})
         target = self.path(unit)
-        _atomic_write(target, lambda tmp: pq.write_table(table, tmp))
+        atomic_write(target, lambda tmp: pq.write_table(table, tmp))
         self.failure_path(unit.key).unlink(missing_ok=True)
+        self._supersede_others(unit, target)
         return target
+
+    def _supersede_others(self, unit: Unit, kept: Path) -> None:
+        """Move aside (to ``superseded/``) stored units of the same checkpoint label, task
+        and setting but another key: results of weights that were replaced in place (a
+        family retrained, a checkpoint overwritten). Nothing is deleted."""
+        setting = setting_of(unit.identity())
+        for path in kept.parent.glob(f"{slug(unit.task)}-*.parquet"):
+            if path == kept:
+                continue
+            try:
+                record = read_record(path)
+            except (OSError, KeyError, ValueError, pa.ArrowException):
+                continue  # unreadable files are not ours to move
+            if record["task"] == unit.task and setting_of(record["identity"]) == setting:
+                target = self.root / "superseded" / path.relative_to(self.units_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):  # a concurrent writer moved it
+                    os.replace(path, target)
 
     def failure_path(self, key: str) -> Path:
         return self.root / "failed" / f"{key}.json"
@@ -75,7 +96,7 @@ class RunStore:
         payload = {"key": unit.key, "label": unit.label, "error": error,
                    "identity": unit.identity(), "time": time.time()}
         text = json.dumps(payload, indent=1, default=str)
-        _atomic_write(self.failure_path(unit.key), lambda tmp: Path(tmp).write_text(text))
+        atomic_write(self.failure_path(unit.key), lambda tmp: Path(tmp).write_text(text))
 
     def failures(self) -> dict[str, dict[str, Any]]:
         folder = self.root / "failed"
@@ -90,27 +111,45 @@ class RunStore:
         """Every stored unit's record (read from file metadata; rows are not loaded)."""
         return [read_record(path) for path in self.unit_files()]
 
+    def planned_settings(self) -> dict[str, str]:
+        """task -> setting id of the latest ``tracker eval`` plan (empty without one)."""
+        plan_path = self.root / "plan.json"
+        if not plan_path.is_file():
+            return {}
+        return {u["task"]: u["setting"] for u in json.loads(plan_path.read_text())
+                if "task" in u and "setting" in u}
+
+    def selected(self, setting: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
+        """(file, record) of the units that are read together: one setting per task
+        (tracker.settings); raises TrackerError when that choice is ambiguous."""
+        files = self.unit_files()
+        records = [read_record(path) for path in files]
+        chosen = select_records(records, choice=setting, planned=self.planned_settings(),
+                                source=str(self.root))
+        kept = {id(record) for record in chosen}
+        return [(path, record) for path, record in zip(files, records, strict=True)
+                if id(record) in kept]
+
     def stored_keys(self) -> set[str]:
         return {path.stem.rsplit("-", 1)[-1] for path in self.unit_files()}
 
-    def scores(self) -> pd.DataFrame:
+    def scores(self, setting: str | None = None) -> pd.DataFrame:
         """One row per (unit, metric): checkpoint columns, task, metric and the aggregate."""
-        return scores_frame(self.records())
+        return scores_frame([record for _, record in self.selected(setting)])
 
-    def points(self, validation_metric: str = "bits_per_byte") -> pd.DataFrame:
-        """The export table: every score with its checkpoint's validation loss as ``loss``."""
-        scores = self.scores()
-        return attach_loss(scores, validation_metric)
+    def points(self, validation_metric: str = "bits_per_byte",
+               setting: str | None = None) -> pd.DataFrame:
+        """The export table: every score with its checkpoint's validation loss as ``loss``
+        (one setting per task, see :meth:`selected`)."""
+        return attach_loss(self.scores(setting), validation_metric)
 
-    def examples(self) -> pd.DataFrame:
+    def examples(self, setting: str | None = None) -> pd.DataFrame:
         """Per-example rows in long form: checkpoint columns, loss, task, metric,
-        example_id, value (numeric per-example columns only)."""
+        example_id, value (numeric per-example columns only; one setting per task)."""
         frames, records = [], []
-        for path in self.unit_files():
-            table = pq.read_table(path)  # rows and record from one read of the file
-            record = json.loads((table.schema.metadata or {})[RECORD_KEY])
+        for path, record in self.selected(setting):
             records.append(record)
-            wide = table.to_pandas()
+            wide = pq.read_table(path).to_pandas()
             numeric = [c for c in wide.columns
                        if c != "example_id" and pd.api.types.is_numeric_dtype(wide[c])]
             long = wide.melt(id_vars=["example_id"], value_vars=numeric, var_name="metric",
@@ -137,7 +176,10 @@ def scores_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     columns = ["family", "size", "params", "step", "tokens_seen", "task", "metric", "score",
                "stderr", "n", "higher_is_better", "chance"]
     table = pd.DataFrame(rows, columns=columns)
-    table["chance"] = pd.to_numeric(table["chance"]).astype(float)  # None -> NaN
+    # unknown (None) counts are missing values, never text: empty cells in an export
+    for column in ("params", "tokens_seen"):
+        table[column] = pd.to_numeric(table[column]).astype("Int64")
+    table["chance"] = pd.to_numeric(table["chance"]).astype(float)
     return table
 
 
@@ -147,8 +189,6 @@ def attach_loss(table: pd.DataFrame, validation_metric: str,
     source = table if losses is None else losses
     loss = source[(source["task"] == "validation") & (source["metric"] == validation_metric)]
     loss = loss[["family", "size", "step", "score"]].rename(columns={"score": "loss"})
-    if loss.duplicated(["family", "size", "step"]).any():
-        loss = loss.drop_duplicates(["family", "size", "step"], keep="last")
     merged = table.merge(loss, on=["family", "size", "step"], how="left")
     front = [c for c in EXPORT_COLUMNS if c in merged.columns]
     rest = [c for c in merged.columns if c not in front]
@@ -189,14 +229,3 @@ def read_record(path: Path) -> dict[str, Any]:
 
 def _checkpoint_columns(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record[name] for name in ("family", "size", "params", "step", "tokens_seen")}
-
-
-def _atomic_write(target: Path, write: Any) -> None:
-    """Write through ``write(tmp_path)`` then rename onto ``target`` (atomic on POSIX)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        write(str(temporary))
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -79,12 +79,28 @@ def _from_config(config: ValidationConfig) -> ValidationSet:
         path = Path(config.path or "")
         documents = read_documents(path if path.is_absolute() else PROJECT_ROOT / path)
     else:
-        from datasets import load_dataset
-
-        rows = load_dataset(config.dataset, config.config, split=config.split)
+        rows = _hub_rows(config)
         documents = tuple(str(row[config.text_field]) for row in rows
                           if str(row[config.text_field]).strip())
     return ValidationSet(config.name, documents[: config.max_documents])
+
+
+def _hub_rows(config: ValidationConfig) -> Any:
+    """The dataset's rows, or one line saying what could not be fetched and the way out
+    (a local file, or the datasets cache with the offline variables)."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(config.dataset, config.config, split=config.split)
+    except Exception as error:  # noqa: BLE001 - network, hub and cache errors alike
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise TrackerError(
+            f"cannot load validation set '{config.name}' ({config.dataset}, "
+            f"{config.config or 'default'}, split {config.split}) from the Hugging Face Hub: "
+            f"{type(error).__name__}: {reason[:200]}. Pass --validation PATH (a .txt or "
+            ".jsonl file), or fetch it once online (it is then cached under "
+            "HF_DATASETS_CACHE) and run with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
+        ) from None
 
 
 def read_documents(path: Path) -> tuple[str, ...]:

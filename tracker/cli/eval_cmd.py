@@ -17,8 +17,9 @@ from tracker.evaluate import (
     wait_for_everyone,
 )
 from tracker.families import Family, load_family
-from tracker.paths import PROJECT_ROOT, RUNS_DIR
+from tracker.paths import RUNS_DIR, resolve_project_path
 from tracker.results import EvalSettings
+from tracker.settings import setting_of
 from tracker.store import RunStore
 from tracker.validation import ValidationLoss, load_validation
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     transformers_logging.disable_progress_bar()  # our own bar shows units and tokens/s
     family = load_family(args.family)
     run_dir = args.run or RUNS_DIR / family.name
-    family = _trained_if_needed(family, args.family, run_dir)
+    family = _trained_if_needed(family.in_run(run_dir), run_dir)
     checkpoints = family.checkpoints(sizes=args.sizes, steps=args.steps)
     validation_name = args.validation or family.config.validation
     if not validation_name:
@@ -78,17 +79,16 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _trained_if_needed(family: Family, name_or_path: str, run_dir: Path) -> Family:
-    """A local family with a training config is trained (into ``run_dir``) when absent,
-    then read again from ``name_or_path``."""
+def _trained_if_needed(family: Family, run_dir: Path) -> Family:
+    """A family with a training config is trained into ``run_dir`` when it is absent
+    there (its checkpoints are listed from disk, so the same object then sees them)."""
     config = family.config
-    if config.source == "local" and config.train_config and not family.size_labels():
+    if config.train_config and not family.size_labels():
         from tracker.train import train_from_config
 
-        print(f"family '{family.name}' is not trained yet: training it from "
+        print(f"family '{family.name}' is not trained yet in {run_dir}: training it from "
               f"{config.train_config} (one time)", file=sys.stderr)
-        train_from_config(PROJECT_ROOT / config.train_config, run_dir=run_dir)
-        family = load_family(name_or_path)
+        train_from_config(resolve_project_path(config.train_config), run_dir=run_dir)
     return family
 
 
@@ -102,7 +102,8 @@ def _tasks(names: list[str], num_fewshot: int) -> list:
 
 def _write_plan(store: RunStore, units: list) -> None:
     store.root.mkdir(parents=True, exist_ok=True)
-    plan = [{"key": u.key, "label": u.label} for u in units]
+    plan = [{"key": u.key, "label": u.label, "task": u.task,
+             "setting": setting_of(u.identity()).id} for u in units]
     (store.root / "plan.json").write_text(json.dumps(plan, indent=0))
 
 
@@ -125,7 +126,8 @@ def _fit_and_report(run_dir: Path) -> None:
     """Thresholds and the report for the whole run, as `tracker report --run` writes them."""
     from tracker.cli import report_cmd
 
-    report_cmd.run(argparse.Namespace(run=run_dir, points=None, out=None, boot=200, seed=0))
+    report_cmd.run(argparse.Namespace(run=run_dir, points=None, out=None, boot=200, seed=0,
+                                      setting=None))
 
 
 def _csv(text: str) -> list[str]:

@@ -31,6 +31,14 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boot", type=int, default=200,
                         help="bootstrap replicates per resampling scheme (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_setting_argument(parser)
+
+
+def add_setting_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--setting", help="with --run: which stored setting to read where a task has several "
+                          "(key=value words such as 'limit=20 dtype=float32', or an id); "
+                          "default: the one the latest `tracker eval` planned")
 
 
 def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
@@ -40,7 +48,7 @@ def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
     if args.boot < 50:
         raise TrackerError(f"--boot {args.boot} is too few for a 95% interval; use 50 or more")
     if args.run is not None:
-        points, examples = read_run(args.run)
+        points, examples = read_run(args.run, setting=getattr(args, "setting", None))
         return points, examples, args.out or args.run
     if args.out is None:
         raise TrackerError("--points needs --out DIR (where to write the results)")

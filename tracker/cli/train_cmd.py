@@ -6,8 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-from tracker.paths import PROJECT_ROOT
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -28,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from tracker.train.trainer import train_ladder
 
     config = load_ladder_config(args.config)
-    run_dir = args.run or _project_path(config.run_dir)
+    run_dir = args.run or Path(config.run_dir)
     started = time.perf_counter()
     checkpoints = train_ladder(config, run_dir=run_dir, corpus=args.corpus,
                                progress=not args.quiet)
@@ -38,7 +36,3 @@ def run(args: argparse.Namespace) -> int:
           f"tracker eval --family {checkpoints} --run {run_dir} to fit and report)")
     return 0
 
-
-def _project_path(path: str) -> Path:
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate

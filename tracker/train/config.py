@@ -111,7 +111,7 @@ class EvaluationConfig(StrictModel):
 class LadderConfig(StrictModel):
     name: str = "ladder"
     description: str = ""
-    run_dir: str = "runs/ladder"  # relative to the project root
+    run_dir: str = "runs/ladder"  # default --run, relative to the working directory
     seed: int = 1234
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)

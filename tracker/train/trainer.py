@@ -30,7 +30,6 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from tracker.hooks import build_evaluations
-from tracker.paths import PROJECT_ROOT
 from tracker.results import Evaluation
 from tracker.store import RunStore
 from tracker.train.config import LadderConfig, load_ladder_config
@@ -106,12 +105,6 @@ def ladder_evaluations(config: LadderConfig, run_dir: Path) -> list[Evaluation]:
     and for ``tracker eval --family ladder`` so their unit keys agree."""
     validation = Path(run_dir) / config.evaluation.validation
     return build_evaluations(validation, config.evaluation.tasks)
-
-
-def ladder_config_for_family(train_config: str) -> LadderConfig:
-    """The training config a family file names (``train_config:``, project-relative)."""
-    path = Path(train_config)
-    return load_ladder_config(path if path.is_absolute() else PROJECT_ROOT / path)
 
 
 def prepare_tokenizer(run: LadderRun, files: CorpusFiles) -> PreTrainedTokenizerFast:
