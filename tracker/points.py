@@ -22,7 +22,9 @@ from tracker.errors import TrackerError, did_you_mean
 from tracker.metrics import METRICS
 
 REQUIRED = ("task", "metric", "loss", "score")
-OPTIONAL = ("family", "size", "params", "step", "tokens_seen", "n", "higher_is_better", "chance")
+OPTIONAL = ("family", "size", "params", "step", "tokens_seen", "n", "higher_is_better", "chance",
+            "loss_metric")
+TEXT_OPTIONAL = ("family", "size", "loss_metric")
 NUMERIC = ("loss", "score", "params", "step", "tokens_seen", "n", "chance")
 VALIDATION_TASK = "validation"
 # Per-example 0/1 outcomes: their means are binomial proportions (weights, resampling).
@@ -149,9 +151,38 @@ def _complete(frame: pd.DataFrame) -> pd.DataFrame:
     for column in OPTIONAL:
         if column not in frame.columns:
             frame[column] = np.nan if column in NUMERIC else ""
-    frame["family"] = frame["family"].fillna("").astype(str)
-    frame["size"] = frame["size"].fillna("").astype(str)
+    for column in TEXT_OPTIONAL:
+        frame[column] = frame[column].fillna("").astype(str)
     return frame.reset_index(drop=True)
+
+
+LOSS_LABELS = {"bits_per_byte": "validation loss (bits per byte)",
+               "nats_per_token": "validation loss (nats per token)",
+               "loss": "loss (as given with the results)"}
+
+
+def loss_label(frame: pd.DataFrame) -> str:
+    """The x axis's name for a points table: from its ``loss_metric`` column (what
+    ``tracker export`` writes), with a proxy loss named as one; plain "loss" without it.
+
+    Example:
+        >>> loss_label(pd.DataFrame({"loss_metric": ["proxy_ln_lambada_openai_ppl"]}))
+        'PROXY loss: ln(lambada_openai ppl)'
+    """
+    names = sorted(set(frame.get("loss_metric", pd.Series(dtype=str)).dropna().astype(str)))
+    labels = [_loss_metric_label(name) for name in names if name]
+    return " / ".join(labels) if labels else "loss"
+
+
+def _loss_metric_label(name: str) -> str:
+    if name in LOSS_LABELS:
+        return LOSS_LABELS[name]
+    if name.startswith("proxy_ln_"):
+        task, _, metric = name.removeprefix("proxy_ln_").rpartition("_")
+        return f"PROXY loss: ln({task} {metric})"
+    if name.startswith("proxy_"):
+        return "PROXY loss: " + name.removeprefix("proxy_")
+    return name
 
 
 def read_run(run_dir: Path | str, setting: str | None = None

@@ -36,6 +36,7 @@ from tracker.units import Unit, slug
 RECORD_KEY = b"tracker.record"
 EXPORT_COLUMNS = ["family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
                   "score", "n"]
+LOSS_METRICS = ("bits_per_byte", "loss")  # in order of preference; then proxy_* metrics
 
 
 class RunStore:
@@ -137,7 +138,7 @@ class RunStore:
         """One row per (unit, metric): checkpoint columns, task, metric and the aggregate."""
         return scores_frame([record for _, record in self.selected(setting)])
 
-    def points(self, validation_metric: str = "bits_per_byte",
+    def points(self, validation_metric: str | None = None,
                setting: str | None = None) -> pd.DataFrame:
         """The export table: every score with its checkpoint's validation loss as ``loss``
         (one setting per task, see :meth:`selected`)."""
@@ -163,7 +164,7 @@ class RunStore:
         if not frames:
             return pd.DataFrame(columns=[*columns, "loss"])
         table = pd.concat(frames, ignore_index=True)[columns]
-        return attach_loss(table, "bits_per_byte", losses=scores_frame(records))
+        return attach_loss(table, losses=scores_frame(records))
 
 
 def scores_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -183,18 +184,34 @@ def scores_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def attach_loss(table: pd.DataFrame, validation_metric: str,
+def attach_loss(table: pd.DataFrame, validation_metric: str | None = None,
                 losses: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Add ``loss`` = the checkpoint's validation ``validation_metric`` to every row."""
+    """Add ``loss`` = the checkpoint's validation ``validation_metric`` to every row, and
+    ``loss_metric`` naming it. Without a choice, the run's loss is the first of
+    LOSS_METRICS it holds (one metric for the whole run: losses of different kinds never
+    share an axis; a checkpoint without it has an empty loss)."""
     source = table if losses is None else losses
-    loss = source[(source["task"] == "validation") & (source["metric"] == validation_metric)]
+    validation = source[source["task"] == "validation"]
+    metric = validation_metric or _run_loss_metric(set(validation["metric"]))
+    loss = validation[validation["metric"] == metric]
     loss = loss[["family", "size", "step", "score"]].rename(columns={"score": "loss"})
     merged = table.merge(loss, on=["family", "size", "step"], how="left")
+    merged["loss_metric"] = metric or ""
     front = [c for c in EXPORT_COLUMNS if c in merged.columns]
     rest = [c for c in merged.columns if c not in front]
     merged = merged[front + rest]
     return merged.sort_values(["family", "size", "step", "task", "metric"], kind="stable",
                               ignore_index=True)
+
+
+def _run_loss_metric(metrics: set[str]) -> str | None:
+    """bits per byte, else a loss given with the results (``loss``), else a labelled proxy
+    (``proxy_*``, e.g. ln LAMBADA perplexity from imported lm-eval results)."""
+    for metric in LOSS_METRICS:
+        if metric in metrics:
+            return metric
+    proxies = sorted(m for m in metrics if m.startswith("proxy_"))
+    return proxies[0] if proxies else None
 
 
 def unit_record(unit: Unit, result: UnitResult, *, params: int | None, duration_s: float,

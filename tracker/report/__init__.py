@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.fit.table import TableRow, ThresholdTable
+from tracker.points import loss_label
 from tracker.report.compare import compare_tasks
 from tracker.report.document import Section, comparison_section, fmt, write_html, write_markdown
 from tracker.report.figures import (
@@ -41,7 +42,7 @@ def build_report(table: ThresholdTable, out_dir: Path | str) -> ReportFiles:
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     rows = list(table.rows)
-    sections = [Section("Thresholds", _thresholds_text(), TABLE_HEADER,
+    sections = [Section("Thresholds", _thresholds_text(rows), TABLE_HEADER,
                         tuple(_table_row(r) for r in rows)),
                 comparison_section(compare_tasks(rows)),
                 Section("Forest plot", figures=(forest_figure(rows, figure_dir /
@@ -63,8 +64,9 @@ def build_report(table: ThresholdTable, out_dir: Path | str) -> ReportFiles:
     return ReportFiles(markdown, page, figures)
 
 
-def _thresholds_text() -> str:
-    return ("Threshold and interval in loss units (bits per byte). Slope: score change per "
+def _thresholds_text(rows: list[TableRow]) -> str:
+    unit = loss_label(rows[0].points) if rows else "loss"
+    return (f"Threshold and interval in loss units ({unit}). Slope: score change per "
             "unit loss decrease below the threshold (negative for lower-is-better metrics). "
             "delta BIC = BIC(best smooth) - BIC(hinge); > 10 with slope z > 3 is a threshold.")
 

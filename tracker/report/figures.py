@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from tracker.fit.table import TableRow
+from tracker.points import loss_label
 
 VERDICT_COLOURS = {"threshold": "#c0392b", "weak": "#e67e22", "smooth": "#2471a3",
                    "flat": "#7f8c8d", "insufficient": "#7f8c8d"}
@@ -97,7 +98,7 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
             color=VERDICT_COLOURS[fit.verdict], fontweight="bold")
     ax.set_title(f"{row.metric} ({'higher' if fit.higher_is_better else 'lower'} is better)",
                  fontsize=10)
-    ax.set_xlabel("validation loss (bits per byte)")
+    ax.set_xlabel(loss_label(frame))
     ax.set_ylabel(row.metric)
     ax.invert_xaxis()
     ax.legend(fontsize=6, loc="best")
@@ -147,9 +148,9 @@ def loss_curve_figure(rows: list[TableRow], path: Path) -> Path | None:
     if (checkpoints[x_column] > 0).all():
         ax.set_xscale("log")
     ax.set_xlabel(x_column.replace("_", " "))
-    ax.set_ylabel("validation loss (bits per byte)")
+    ax.set_ylabel(loss_label(checkpoints))
     ax.legend(fontsize=6)
-    figure.suptitle(f"Validation loss against {x_column.replace('_', ' ')}, a line per size")
+    figure.suptitle(f"Loss against {x_column.replace('_', ' ')}, a line per size")
     figure.savefig(path)
     return path
 
@@ -171,8 +172,8 @@ def forest_figure(rows: list[TableRow], path: Path) -> Path:
     ax.set_yticks(range(len(shown)), [f"{r.task} / {r.metric}" for r in shown], fontsize=8)
     ax.invert_yaxis()
     ax.invert_xaxis()
-    ax.set_xlabel("loss threshold (bits per byte), 95% interval; filled = threshold, "
-                  "open = weak")
+    unit = loss_label(rows[0].points) if rows else "loss"
+    ax.set_xlabel(f"threshold in {unit}, 95% interval; filled = threshold, open = weak")
     if not shown:
         ax.text(0.5, 0.5, "no thresholds found", ha="center", va="center",
                 transform=ax.transAxes)
