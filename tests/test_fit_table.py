@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from tracker.fit.synthetic import make_series, series_frame
-from tracker.fit.table import THRESHOLD_COLUMNS, fit_table
+from tracker.fit.table import SIZE_COLUMNS, THRESHOLD_COLUMNS, fit_table
 
 
 def two_task_points(seed=0):
@@ -23,7 +23,7 @@ def test_thresholds_table_columns_and_verdicts(tmp_path):
     table = fit_table(two_task_points(), n_boot=100,
                       progress=lambda done, total, label: seen.append((done, total, label)))
     frame = table.to_frame()
-    assert tuple(frame.columns) == THRESHOLD_COLUMNS
+    assert tuple(frame.columns) == THRESHOLD_COLUMNS + SIZE_COLUMNS
     verdicts = dict(zip(frame["task"] + "/" + frame["metric"], frame["verdict"], strict=True))
     assert verdicts == {"arith/accuracy": "threshold", "arith/brier": "threshold",
                         "navigate/accuracy": "flat"}

@@ -19,11 +19,14 @@ import pandas as pd
 from tracker.fit.core import DEFAULT_BOOT, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.result import ThresholdFit
+from tracker.fit.sizes import SizeConsistency, size_consistency
 from tracker.points import BINOMIAL_METRICS, validate_points
 
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "threshold", "ci_low", "ci_high", "slope",
                      "baseline", "baseline_at_chance", "delta_bic", "best_smooth",
                      "emergence_score", "n_points")
+SIZE_COLUMNS = ("same_loss_same_score", "size_offset", "size_offset_size", "size_offset_ci_low",
+                "size_offset_ci_high", "size_thresholds")
 CHECKPOINT_KEY = ["family", "size", "step"]
 Progress = Callable[[int, int, str], None]
 
@@ -36,6 +39,7 @@ class TableRow:
     metric: str
     fit: ThresholdFit
     points: pd.DataFrame
+    sizes: SizeConsistency | None = None  # Du et al.'s claims; None without model sizes
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,10 @@ class ThresholdTable:
     def to_frame(self) -> pd.DataFrame:
         """The thresholds.csv table (loss units for threshold/ci; metric units otherwise)."""
         records = [{"task": row.task, "metric": row.metric,
-                    **{c: getattr(row.fit, c) for c in THRESHOLD_COLUMNS[2:]}}
+                    **{c: getattr(row.fit, c) for c in THRESHOLD_COLUMNS[2:]},
+                    **_size_columns(row.sizes)}
                    for row in self.rows]
-        return pd.DataFrame(records, columns=list(THRESHOLD_COLUMNS))
+        return pd.DataFrame(records, columns=[*THRESHOLD_COLUMNS, *SIZE_COLUMNS])
 
     def write_csv(self, path: Path | str) -> Path:
         path = Path(path)
@@ -81,7 +86,8 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
         series = series.reset_index(drop=True)
         child = np.random.default_rng([base_seed, zlib.crc32(f"{task}\0{metric}".encode())])
         fit = fit_series(series, _example_matrix(series, examples), n_boot, child)
-        rows.append(TableRow(str(task), str(metric), fit, series))
+        rows.append(TableRow(str(task), str(metric), fit, series,
+                             _consistency(series, fit, child)))
         if progress is not None:
             progress(i + 1, len(keys), f"{task}/{metric}")
     return ThresholdTable(tuple(rows), validated.notes)
@@ -107,6 +113,27 @@ def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,
                             series["step"].to_numpy(float))
     oriented = (1.0 if higher else -1.0) * series["score"].to_numpy(float)
     return replace(fit, emergence_score=emergence_score(oriented[finals]))
+
+
+def _consistency(series: pd.DataFrame, fit: ThresholdFit,
+                 rng: np.random.Generator) -> SizeConsistency | None:
+    groups = _groups(series)
+    if groups is None:
+        return None
+    n = series["n"].to_numpy(float)
+    return size_consistency(fit, series["loss"], series["score"], groups,
+                            n=n if np.isfinite(n).all() else None,
+                            binomial=str(series["metric"].iloc[0]) in BINOMIAL_METRICS,
+                            random_state=rng)
+
+
+def _size_columns(sizes: SizeConsistency | None) -> dict[str, object]:
+    if sizes is None:
+        return {"same_loss_same_score": "no sizes"}
+    per_size = "; ".join(f"{t.size} {t.threshold:.4g}" for t in sizes.thresholds)
+    return {"same_loss_same_score": sizes.verdict, "size_offset": sizes.largest_offset,
+            "size_offset_size": sizes.offset_size, "size_offset_ci_low": sizes.offset_ci[0],
+            "size_offset_ci_high": sizes.offset_ci[1], "size_thresholds": per_size}
 
 
 def _groups(series: pd.DataFrame) -> np.ndarray | None:

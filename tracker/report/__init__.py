@@ -45,6 +45,7 @@ def build_report(table: ThresholdTable, out_dir: Path | str) -> ReportFiles:
     sections = [Section("Thresholds", _thresholds_text(rows), TABLE_HEADER,
                         tuple(_table_row(r) for r in rows)),
                 comparison_section(compare_tasks(rows)),
+                _sizes_section(rows),
                 Section("Forest plot", figures=(forest_figure(rows, figure_dir /
                                                               "forest.png"),))]
     curve = loss_curve_figure(rows, figure_dir / "validation_bpb.png") if rows else None
@@ -69,6 +70,34 @@ def _thresholds_text(rows: list[TableRow]) -> str:
     return (f"Threshold and interval in loss units ({unit}). Slope: score change per "
             "unit loss decrease below the threshold (negative for lower-is-better metrics). "
             "delta BIC = BIC(best smooth) - BIC(hinge); > 10 with slope z > 3 is a threshold.")
+
+
+SIZES_HEADER = ("task", "metric", "same loss, same score", "curve", "largest size offset",
+                "95% CI", "size", "threshold pooled", "threshold per size")
+
+
+def _sizes_section(rows: list[TableRow]) -> Section:
+    """Du et al.'s claims per series (tracker.fit.sizes): one curve for every size, and
+    the threshold each size crosses."""
+    text = ("Do models of different sizes at the same loss score the same (Du et al. 2024)? "
+            "The pooled curve against a per-size offset and per-size curves, by BIC (size "
+            "matters when either wins by more than 6). The largest offset is in the metric's "
+            "units, relative to the pooled curve; per-size thresholds are fitted where a "
+            "size's points span the pooled threshold with 5 on each side.")
+    table = []
+    for row in rows:
+        sizes = row.sizes
+        if sizes is None or sizes.verdict == "insufficient":
+            continue
+        per_size = ", ".join(f"{t.size} {t.threshold:.3f}" for t in sizes.thresholds) or "-"
+        pooled = fmt(row.fit.threshold) if row.fit.verdict in ("threshold", "weak") else "-"
+        table.append((row.task, row.metric, sizes.verdict, sizes.model,
+                      fmt(sizes.largest_offset),
+                      f"[{fmt(sizes.offset_ci[0])}, {fmt(sizes.offset_ci[1])}]",
+                      sizes.offset_size, pooled, per_size))
+    if not table:
+        text = "Needs at least two model sizes with 3 checkpoints each; this table has fewer."
+    return Section("Same loss, same score", text, SIZES_HEADER if table else (), tuple(table))
 
 
 def _table_row(row: TableRow) -> tuple[str, ...]:

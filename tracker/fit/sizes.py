@@ -1,0 +1,185 @@
+"""Du et al.'s two claims, tested per series: "same loss, same score", and a threshold
+that every size crosses at the same loss.
+
+1. Same loss, same score. Three descriptions of one (task, metric) series, compared by
+   BIC on the same weighted points (the weights of the threshold fit):
+   - pooled: one curve for every size (the series' chosen model: the hinge where the
+     verdict is ``threshold`` or ``weak``, else its best smooth model, a constant if flat);
+   - offsets: the pooled curve plus a constant offset per size (each offset is the
+     weighted mean of that size's residuals from the pooled curve: the pooled shape is
+     held fixed, so offsets are slightly conservative; G - 1 more parameters);
+   - separate: the same kind of curve fitted to each size on its own (G times the
+     parameters; a size with too few points for that curve keeps its offset).
+   ``size matters`` when offsets or separate curves beat the pooled curve by more than
+   6 BIC (strong evidence); else ``consistent across sizes``. The largest offset (in the
+   metric's units) comes with a 95% percentile interval from resampling that size's
+   checkpoints (treated as exchangeable given the curve: an approximation, since the
+   checkpoints of one run are a sequence).
+2. Per-size thresholds: where the pooled verdict is ``threshold`` or ``weak``, the hinge is
+   fitted to each size alone when that size's losses span the pooled threshold with at
+   least 5 points on each side (the hinge's own rule), so one can see whether every size
+   turns at the same loss.
+
+Needs model sizes: at least 2 sizes with 3 points each; else ``insufficient``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from tracker.fit.hinge import MIN_SIDE, fit_hinge
+from tracker.fit.result import ThresholdFit
+from tracker.fit.smooth import N_PARAMS, SmoothFit, bic, fit_competitors
+from tracker.fit.weights import observation_weights
+
+SizeVerdict = Literal["consistent across sizes", "size matters", "insufficient"]
+STRONG_BIC = 6.0
+MIN_SIZE_POINTS = 3
+N_RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class SizeThreshold:
+    size: str
+    threshold: float
+    n_points: int
+
+
+@dataclass(frozen=True)
+class SizeConsistency:
+    """The result of both checks for one series (scores in the metric's own units)."""
+
+    verdict: SizeVerdict
+    model: str = ""
+    bic_pooled: float = float("nan")
+    bic_offsets: float = float("nan")
+    bic_separate: float = float("nan")
+    largest_offset: float = float("nan")
+    offset_size: str = ""
+    offset_ci: tuple[float, float] = (float("nan"), float("nan"))
+    n_sizes: int = 0
+    thresholds: tuple[SizeThreshold, ...] = ()
+
+
+def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial: bool = False,
+                     random_state=0) -> SizeConsistency:
+    """Both checks for one series; ``groups`` labels each point's model size.
+
+    Example:
+        >>> result = size_consistency(fit, loss, score, sizes)  # doctest: +SKIP
+        >>> result.verdict                                      # doctest: +SKIP
+        'consistent across sizes'
+    """
+    loss, score, labels, counts = _finite(loss, score, groups, n)
+    names, codes = np.unique(labels, return_inverse=True)
+    sizes_ok = np.bincount(codes) >= MIN_SIZE_POINTS
+    if fit.verdict == "insufficient" or sizes_ok.sum() < 2:
+        return SizeConsistency("insufficient", n_sizes=int(sizes_ok.sum()))
+    sign = 1.0 if fit.higher_is_better else -1.0
+    order = np.argsort(loss, kind="stable")
+    loss, y, codes = loss[order], sign * score[order], codes[order]
+    counts = None if counts is None else counts[order]
+    weights = observation_weights(y, counts, binomial)
+    model = _pooled_model(fit)
+    if model == "constant":  # flat: the level itself (a series of equal scores has no fits)
+        residual = y - float(weights @ y / weights.sum())
+    else:
+        residual = y - sign * fit.predict(loss, model)
+    offsets = _group_means(residual, weights, codes, len(names))
+    floor = 1e-18 * max(float(weights @ (y - y.mean()) ** 2), 1e-300)
+    k = N_PARAMS[model]
+    n_points, n_sizes = len(y), len(names)
+    bics = (
+        bic(float(weights @ residual**2), n_points, k, floor),
+        bic(float(weights @ (residual - offsets[codes]) ** 2), n_points, k + n_sizes - 1, floor),
+        bic(_separate_sse(model, loss, y, weights, codes, residual, offsets), n_points,
+            k * n_sizes, floor),
+    )
+    largest = int(np.argmax(np.abs(offsets)))
+    rng = np.random.default_rng(random_state)
+    low, high = sorted(sign * v for v in _offset_interval(residual, weights, codes == largest,
+                                                           rng))
+    verdict: SizeVerdict = ("size matters" if min(bics[1:]) < bics[0] - STRONG_BIC
+                            else "consistent across sizes")
+    return SizeConsistency(
+        verdict, model, *bics, largest_offset=float(sign * offsets[largest]),
+        offset_size=str(names[largest]),
+        offset_ci=(low, high),
+        n_sizes=n_sizes, thresholds=_size_thresholds(fit, loss, y, weights, codes, names),
+    )
+
+
+def _finite(loss, score, groups, n):
+    loss = np.asarray(loss, dtype=float)
+    score = np.asarray(score, dtype=float)
+    keep = np.isfinite(loss) & np.isfinite(score)
+    counts = None
+    if n is not None:
+        counts = np.asarray(n, dtype=float)[keep]
+        if not np.all(np.isfinite(counts) & (counts > 0)):
+            counts = None
+    return loss[keep], score[keep], np.asarray(groups).astype(str)[keep], counts
+
+
+def _pooled_model(fit: ThresholdFit) -> str:
+    if fit.verdict in ("threshold", "weak"):
+        return "hinge"
+    if fit.verdict == "flat" or not fit.best_smooth:
+        return "constant"
+    return fit.best_smooth
+
+
+def _group_means(values: np.ndarray, weights: np.ndarray, codes: np.ndarray,
+                 n_groups: int) -> np.ndarray:
+    total = np.bincount(codes, weights=weights * values, minlength=n_groups)
+    mass = np.bincount(codes, weights=weights, minlength=n_groups)
+    return total / np.where(mass > 0, mass, 1.0)
+
+
+def _separate_sse(model: str, loss, y, weights, codes, residual, offsets) -> float:
+    """Each size's own curve of the pooled kind; too few points for it: its offset."""
+    sse = 0.0
+    for code in np.unique(codes):
+        mask = codes == code
+        own = _own_fit_sse(model, loss[mask], y[mask], weights[mask])
+        sse += own if own is not None else float(
+            weights[mask] @ (residual[mask] - offsets[code]) ** 2)
+    return sse
+
+
+def _own_fit_sse(model: str, loss, y, weights) -> float | None:
+    if len(y) < max(N_PARAMS[model] + 2, 2 * MIN_SIDE if model == "hinge" else 0):
+        return None
+    if model == "hinge":
+        hinge = fit_hinge(loss, y, weights)
+        return float(hinge.sse[0]) if bool(hinge.ok[0]) else None
+    fits: dict[str, SmoothFit] = {f.name: f for f in fit_competitors(loss, y, weights)}
+    return fits[model].sse
+
+
+def _offset_interval(residual, weights, mask, rng) -> tuple[float, float]:
+    """95% percentile interval of one size's offset, resampling its checkpoints."""
+    values, w = residual[mask], weights[mask]
+    picks = rng.integers(0, len(values), size=(N_RESAMPLES, len(values)))
+    means = (w[picks] * values[picks]).sum(axis=1) / w[picks].sum(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _size_thresholds(fit, loss, y, weights, codes, names) -> tuple[SizeThreshold, ...]:
+    if fit.verdict not in ("threshold", "weak") or not np.isfinite(fit.threshold):
+        return ()
+    found = []
+    for code, name in enumerate(names):
+        mask = codes == code
+        below = int((loss[mask] < fit.threshold).sum())
+        above = int((loss[mask] >= fit.threshold).sum())
+        if below < MIN_SIDE or above < MIN_SIDE:
+            continue
+        hinge = fit_hinge(loss[mask], y[mask], weights[mask])
+        if bool(hinge.ok[0]):
+            found.append(SizeThreshold(str(name), float(hinge.eta[0]), int(mask.sum())))
+    return tuple(found)
