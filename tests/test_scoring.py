@@ -114,3 +114,71 @@ def test_generation_is_cut_at_the_first_stop_string(lm):
     [cut] = scoring.generate(lm, [scoring.GenerationRequest("Q", (stop,), 8)])
     assert cut == free.split(stop)[0]
     assert scoring.cut_at_stop("12\n34.", ["\n", "."]) == "12"
+
+
+def test_is_greedy_is_false_when_a_token_is_not_the_argmax(lm):
+    """The least likely next token is not greedy; nor is an argmax first token followed by
+    a non-argmax second one."""
+    checked = 0
+    for context in [c for c in CONTEXTS if c]:
+        context_ids = scoring.encode(lm.tokenizer, context)
+        with torch.no_grad():
+            logits = lm.model(input_ids=torch.tensor([context_ids])).logits[0, -1]
+        best, worst = int(logits.argmax()), int(logits.argmin())
+        with torch.no_grad():
+            after = lm.model(input_ids=torch.tensor([context_ids + [best]])).logits[0, -1]
+        second_worst = int(after.argmin())
+        for tokens in ([worst], [best, second_worst]):
+            continuation = lm.tokenizer.decode(tokens)
+            if scoring.encode_pair(lm.tokenizer, context, continuation) != (context_ids,
+                                                                           tokens):
+                continue  # re-tokenizes differently: not a clean case
+            [result] = scoring.loglikelihood(
+                lm, [scoring.LoglikelihoodRequest(context, continuation)])
+            assert not result.is_greedy
+            checked += 1
+    assert checked >= 2
+
+
+CHARS = "AQTeru:? \nxabc"
+
+
+@pytest.fixture(scope="module")
+def char_lm():
+    """One token per character, with ids written down here: pairs tokenized by hand."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from tests.helpers import tiny_gpt_neox
+
+    vocab = {"<eos>": 0, "<unk>": 1, **{c: i + 2 for i, c in enumerate(CHARS)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<eos>",
+                                   unk_token="<unk>")
+    return LoadedModel.wrap(tiny_gpt_neox(len(vocab), seed=3), fast)
+
+
+def _by_hand(text: str) -> list[int]:
+    return [CHARS.index(c) + 2 for c in text]
+
+
+@pytest.mark.parametrize(("context", "continuation", "context_ids", "continuation_ids"), [
+    ("Q: ", "True", _by_hand("Q:"), _by_hand(" True")),  # trailing space moves over
+    ("Q:\n ", "abc", _by_hand("Q:"), _by_hand("\n abc")),
+    ("", "True", [0], _by_hand("True")),  # empty context: the EOS prefix token
+    ("A?", " x", _by_hand("A?"), _by_hand(" x")),
+])
+def test_hand_tokenized_pairs(char_lm, context, continuation, context_ids, continuation_ids):
+    assert scoring.encode_pair(char_lm.tokenizer, context, continuation) == (
+        context_ids, continuation_ids)
+    ids = torch.tensor([context_ids + continuation_ids])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(char_lm.model(input_ids=ids).logits[0].double(), -1)
+    start = len(context_ids)
+    expected = sum(float(log_probs[start - 1 + i, token])
+                   for i, token in enumerate(continuation_ids))
+    [result] = scoring.loglikelihood(char_lm, [scoring.LoglikelihoodRequest(context,
+                                                                            continuation)])
+    assert result.logprob == pytest.approx(expected, abs=1e-5)
+    assert result.n_tokens == len(continuation_ids)
