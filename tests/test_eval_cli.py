@@ -2,6 +2,7 @@
 one-line errors a user gets for bad input."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -42,7 +43,7 @@ def test_eval_status_export_round_trip(family, tmp_path, capsys):
                                          "loss", "task", "metric", "score", "n"]
     assert set(points["metric"]) == {"bits_per_byte", "nats_per_token"}
     bpb = points[points["metric"] == "bits_per_byte"]
-    assert (bpb["loss"] == bpb["score"]).all()
+    assert (bpb["loss_metric"] == "bits_per_byte").all()
     assert sorted(zip(bpb["size"], bpb["step"], bpb["tokens_seen"], strict=True)) == [
         ("s1", 0, 0), ("s1", 4, 256), ("s2", 0, 0), ("s2", 4, 256)]
     assert (points["n"] == len(SAMPLE_DOCUMENTS)).all()
@@ -51,6 +52,17 @@ def test_eval_status_export_round_trip(family, tmp_path, capsys):
     assert main(["export", "--run", str(run), "--examples", "--out", str(examples)]) == 0
     rows = pd.read_csv(examples)
     assert len(rows[rows["metric"] == "bits_per_byte"]) == 4 * len(SAMPLE_DOCUMENTS)
+    # the loss is pooled over documents (total nats over total bytes), not a mean of the
+    # per-document bits per byte: rebuild it from the per-document rows
+    wide = rows.pivot_table(index=["size", "step", "example_id"], columns="metric",
+                            values="value").reset_index()
+    pooled = wide.groupby(["size", "step"]).apply(
+        lambda d: d["nll_nats"].sum() / (math.log(2) * d["bytes"].sum()), include_groups=False)
+    for (size, step), value in pooled.items():
+        row = bpb[(bpb["size"] == size) & (bpb["step"] == step)]
+        assert row["loss"].iloc[0] == pytest.approx(value, rel=1e-12)
+        assert abs(value - wide[(wide["size"] == size) & (wide["step"] == step)][
+            "bits_per_byte"].mean()) > 1e-3  # the two means differ: the test can tell
 
 
 def test_eval_with_tasks_fits_and_writes_the_report(family, tmp_path, capsys):
@@ -144,3 +156,55 @@ def test_families_lists_and_shows(capsys):
     assert main(["families", "show", "pythia"]) == 0
     shown = capsys.readouterr().out
     assert "EleutherAI/pythia-70m" in shown and "154 checkpoints" in shown
+
+
+def test_status_all_lists_every_missing_unit(family, tmp_path, capsys):
+    run = tmp_path / "run"
+    store = RunStore(run)
+    run.mkdir()
+    plan = [{"key": f"k{i:02d}", "label": f"f/s@step{i} validation"} for i in range(13)]
+    (run / "plan.json").write_text(json.dumps(plan))
+    assert main(["status", "--run", str(run)]) == 0
+    short = capsys.readouterr().out
+    assert "13 units planned: 0 done, 13 missing" in short
+    assert short.count("  missing ") == 10 and "... and 3 more missing (--all" in short
+    assert main(["status", "--run", str(run), "--all"]) == 0
+    full = capsys.readouterr().out
+    assert full.count("  missing ") == 13 and "f/s@step12 validation" in full
+    assert store.stored_keys() == set()
+
+
+def test_no_prefetch_gives_the_same_results(family, tmp_path):
+    assert run_eval(family, tmp_path / "a") == 0
+    assert run_eval(family, tmp_path / "b", "--no-prefetch") == 0
+    first, second = (RunStore(tmp_path / r).points() for r in "ab")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_unit_that_raises_is_recorded_while_the_others_are_stored(family, tmp_path):
+    """Not a load failure: the model loads, one evaluation raises on one checkpoint."""
+    from tracker.evaluate import default_loader, plan_units, run_sweep
+    from tracker.families import load_family
+    from tracker.results import EvalSettings
+    from tracker.validation import ValidationLoss, load_validation
+
+    class Exploding:
+        name, version = "exploding", "1"
+
+        def identity(self):
+            return {"task": self.name}
+
+        def evaluate(self, lm, settings):
+            raise RuntimeError("a bug in this task")
+
+    checkpoints = load_family(str(family / "family")).checkpoints()
+    validation = ValidationLoss(load_validation(family / "validation.jsonl"), 16)
+    units = plan_units(checkpoints, [validation, Exploding()], limit=None, dtype="float32")
+    store = RunStore(tmp_path / "run")
+    summary = run_sweep(units, store, load=default_loader(device="cpu", dtype="float32",
+                                                          context_length=16),
+                        settings=EvalSettings(progress=False))
+    assert len(summary.computed) == 4 and len(summary.failed) == 4
+    assert all(error == "RuntimeError: a bug in this task" for _, error in summary.failed)
+    assert {r["task"] for r in store.records()} == {"validation"}
+    assert len(store.failures()) == 4

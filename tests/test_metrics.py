@@ -93,6 +93,13 @@ def test_aggregate_mean_stderr_and_chance():
     assert {s.metric for s in scores} == {"accuracy", "brier"}
 
 
-def test_every_metric_declares_direction():
-    for spec in metrics.METRICS.values():
-        assert isinstance(spec.higher_is_better, bool)
+def test_every_metric_declares_the_direction_its_meaning_implies():
+    """Scores of a correct answer rise, distances and losses fall: written out per metric,
+    so a flipped flag (which would invert every fit of that metric) fails here."""
+    higher = {"accuracy", "accuracy_norm", "p_correct", "logprob_correct",
+              "logprob_correct_per_byte", "exact_match", "greedy_match"}
+    lower = {"brier", "token_edit_distance", "token_edit_distance_norm", "target_nll",
+             "target_nll_per_token"}
+    assert set(metrics.METRICS) == higher | lower
+    for name, spec in metrics.METRICS.items():
+        assert spec.higher_is_better is (name in higher), name

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from tests.helpers_tasks import tiny_lm
+from tests.helpers_tasks import reference_logprob, tiny_lm
 from tracker.cli import main
 from tracker.errors import TrackerError
 from tracker.results import EvalSettings
+from tracker.scoring import encode_pair
 from tracker.tasks import hub
 
 MMLU = {"question": " What is 2+2? ", "subject": "elementary_mathematics",
@@ -65,10 +67,21 @@ def test_every_hub_task_evaluates_from_local_files(tmp_path, spec):
     data.write_text(json.dumps(fixture) + "\n" + json.dumps(fixture) + "\n")
     task = hub.hub_task(spec, data_files=str(data))
     assert task.identity()["source"]["dataset"] == spec.path
-    result = task.evaluate(tiny_lm(), EvalSettings(batch_size=4, progress=False))
+    lm = tiny_lm()
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
     assert result.examples.shape[0] == 2
     if spec.name == "lambada":  # no generation: NLL and greedy match only
         assert {s.metric for s in result.scores} == set(spec.metrics)
+        return
+    # values, not only shapes: each choice scored by an unbatched reference forward
+    for row, example in zip(result.examples.itertuples(), task.examples(), strict=True):
+        logprobs = np.array([reference_logprob(lm, *encode_pair(lm.tokenizer, example.context(),
+                                                                choice))
+                             for choice in example.continuations()])
+        probabilities = np.exp(logprobs - logprobs.max())
+        probabilities /= probabilities.sum()
+        assert row.accuracy == float(np.argmax(logprobs) == example.answer)
+        assert row.p_correct == pytest.approx(probabilities[example.answer], abs=1e-4)
 
 
 def test_offline_hub_task_fails_with_one_line(tmp_path):
