@@ -57,6 +57,7 @@ class SizeConsistency:
     bic_pooled: float = float("nan")
     bic_offsets: float = float("nan")
     bic_separate: float = float("nan")
+    preferred: str = ""  # lowest BIC: "pooled", "offsets" or "separate" (curves per size)
     largest_offset: float = float("nan")
     offset_size: str = ""
     offset_ci: tuple[float, float] = (float("nan"), float("nan"))
@@ -104,8 +105,10 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
                                                            rng))
     verdict: SizeVerdict = ("size matters" if min(bics[1:]) < bics[0] - STRONG_BIC
                             else "consistent across sizes")
+    preferred = ("pooled", "offsets", "separate")[int(np.argmin(bics))]
     return SizeConsistency(
-        verdict, model, *bics, largest_offset=float(sign * offsets[largest]),
+        verdict, model, *bics, preferred=preferred,
+        largest_offset=float(sign * offsets[largest]),
         offset_size=str(names[largest]),
         offset_ci=(low, high),
         n_sizes=n_sizes, thresholds=_size_thresholds(fit, loss, y, weights, codes, names),

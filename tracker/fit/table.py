@@ -25,8 +25,9 @@ from tracker.points import BINOMIAL_METRICS, validate_points
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "threshold", "ci_low", "ci_high", "slope",
                      "baseline", "baseline_at_chance", "delta_bic", "best_smooth",
                      "emergence_score", "n_points")
-SIZE_COLUMNS = ("same_loss_same_score", "size_offset", "size_offset_size", "size_offset_ci_low",
-                "size_offset_ci_high", "size_thresholds")
+SIZE_COLUMNS = ("same_loss_same_score", "size_model_preferred", "size_offset",
+                "size_offset_size", "size_offset_ci_low", "size_offset_ci_high",
+                "size_thresholds")
 CHECKPOINT_KEY = ["family", "size", "step"]
 Progress = Callable[[int, int, str], None]
 
@@ -131,7 +132,8 @@ def _size_columns(sizes: SizeConsistency | None) -> dict[str, object]:
     if sizes is None:
         return {"same_loss_same_score": "no sizes"}
     per_size = "; ".join(f"{t.size} {t.threshold:.4g}" for t in sizes.thresholds)
-    return {"same_loss_same_score": sizes.verdict, "size_offset": sizes.largest_offset,
+    return {"same_loss_same_score": sizes.verdict, "size_model_preferred": sizes.preferred,
+            "size_offset": sizes.largest_offset,
             "size_offset_size": sizes.offset_size, "size_offset_ci_low": sizes.offset_ci[0],
             "size_offset_ci_high": sizes.offset_ci[1], "size_thresholds": per_size}
 

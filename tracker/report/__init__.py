@@ -72,7 +72,8 @@ def _thresholds_text(rows: list[TableRow]) -> str:
             "delta BIC = BIC(best smooth) - BIC(hinge); > 10 with slope z > 3 is a threshold.")
 
 
-SIZES_HEADER = ("task", "metric", "same loss, same score", "curve", "largest size offset",
+SIZES_HEADER = ("task", "metric", "same loss, same score", "curve", "best by BIC",
+                "largest size offset",
                 "95% CI", "size", "threshold pooled", "threshold per size")
 
 
@@ -81,9 +82,10 @@ def _sizes_section(rows: list[TableRow]) -> Section:
     the threshold each size crosses."""
     text = ("Do models of different sizes at the same loss score the same (Du et al. 2024)? "
             "The pooled curve against a per-size offset and per-size curves, by BIC (size "
-            "matters when either wins by more than 6). The largest offset is in the metric's "
-            "units, relative to the pooled curve; per-size thresholds are fitted where a "
-            "size's points span the pooled threshold with 5 on each side.")
+            "matters when either wins by more than 6; 'best by BIC' names the winner). The "
+            "largest offset is in the metric's units, relative to the pooled curve, with an "
+            "interval from resampling that size's checkpoints; per-size thresholds are fitted "
+            "where a size's points span the pooled threshold with 5 on each side.")
     table = []
     for row in rows:
         sizes = row.sizes
@@ -91,7 +93,7 @@ def _sizes_section(rows: list[TableRow]) -> Section:
             continue
         per_size = ", ".join(f"{t.size} {t.threshold:.3f}" for t in sizes.thresholds) or "-"
         pooled = fmt(row.fit.threshold) if row.fit.verdict in ("threshold", "weak") else "-"
-        table.append((row.task, row.metric, sizes.verdict, sizes.model,
+        table.append((row.task, row.metric, sizes.verdict, sizes.model, sizes.preferred,
                       fmt(sizes.largest_offset),
                       f"[{fmt(sizes.offset_ci[0])}, {fmt(sizes.offset_ci[1])}]",
                       sizes.offset_size, pooled, per_size))
