@@ -64,3 +64,10 @@ def test_emergence_uses_final_checkpoint_per_size_by_params():
     table = fit_table(two_task_points(), n_boot=60)
     arith = table.rows[0].fit
     assert arith.emergence_score > 0  # bigger models reach lower loss and score higher
+
+
+def test_the_task_a_proxy_loss_comes_from_is_not_fitted_against_itself():
+    points = two_task_points().assign(loss_metric="proxy_ln_navigate_ppl")
+    table = fit_table(points, n_boot=50)
+    assert {row.task for row in table.rows} == {"arith"}
+    assert any("task 'navigate' is the source of the proxy loss" in n for n in table.notes)

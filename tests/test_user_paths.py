@@ -23,6 +23,8 @@ from tests.helpers import (
     write_jsonl,
 )
 from tracker.cli import main
+from tracker.fit.table import fit_table
+from tracker.points import read_run
 
 TASK = "arithmetic:add:1:n=12"
 STEPS = (0, 100, 200, 300, 400, 500)
@@ -30,10 +32,11 @@ STEPS = (0, 100, 200, 300, 400, 500)
 
 @pytest.fixture(scope="module")
 def user_family(tmp_path_factory) -> Path:
-    """Two sizes x six steps, saved exactly as a user's training script would."""
+    """Three sizes x six steps, saved exactly as a user's training script would."""
     root = tmp_path_factory.mktemp("user") / "my-models"
     tokenizer = trained_tokenizer()
-    for size_index, (size, build) in enumerate([("small", tiny_gpt_neox), ("big", tiny_llama)]):
+    builders = [("small", tiny_gpt_neox), ("mid", tiny_llama), ("big", tiny_gpt_neox)]
+    for size_index, (size, build) in enumerate(builders):
         for step in STEPS:
             model = build(len(tokenizer), seed=100 * size_index + step)
             model.save_pretrained(root / size / f"step{step}")
@@ -60,10 +63,18 @@ def test_plain_checkpoints_without_metadata_evaluate_fit_and_report(
     validation = write_jsonl(tmp_path / "val.jsonl", SAMPLE_DOCUMENTS)
     run = tmp_path / "runs" / "mine"
     assert _eval(user_family, run, validation) == 0, capsys.readouterr().err
-    assert "computed 24 units" in capsys.readouterr().out
+    assert "computed 36 units" in capsys.readouterr().out
     assert (run / "report.html").is_file() and (run / "thresholds.csv").is_file()
     thresholds = pd.read_csv(run / "thresholds.csv")
-    assert set(thresholds["task"]) == {TASK} and (thresholds["n_points"] == 12).all()
+    assert set(thresholds["task"]) == {TASK} and (thresholds["n_points"] == 18).all()
+    assert set(thresholds["same_loss_same_score"]) <= {"consistent across sizes",
+                                                       "size matters"}
+    # the per-example bootstrap (examples shared across checkpoints) and the size bootstrap
+    # both ran: the path `tracker fit --run` takes
+    table = fit_table(*read_run(run), n_boot=50)
+    fitted = [row.fit for row in table.rows if row.fit.reason != "constant scores"]
+    assert len(fitted) >= 4  # target NLL and edit distances vary even for random models
+    assert all(fit.interval_method == "examples+groups" for fit in fitted)
 
     assert main(["export", "--run", str(run), "--out", "points.csv"]) == 0
     text = (elsewhere / "points.csv").read_text().splitlines()
@@ -75,7 +86,7 @@ def test_plain_checkpoints_without_metadata_evaluate_fit_and_report(
     assert (elsewhere / "again" / "report.html").is_file()
     assert main(["eval", "--family", str(user_family), "--run", str(run), "--validation",
                  str(validation), "--tasks", TASK, "--quiet", "--no-report"]) == 0
-    assert "computed 0 units, 24 already stored" in capsys.readouterr().out
+    assert "computed 0 units, 36 already stored" in capsys.readouterr().out
 
 
 def test_settings_of_one_run_never_mix(user_family, elsewhere, tmp_path, capsys):
@@ -112,7 +123,7 @@ def test_retrained_weights_are_scored_again(user_family, elsewhere, tmp_path, ca
     shutil.copytree(user_family / "big" / "step100", family / "big" / "step500")
     capsys.readouterr()
     assert _eval(family, run, validation, "--no-report") == 0
-    assert "computed 2 units, 22 already stored" in capsys.readouterr().out
+    assert "computed 2 units, 34 already stored" in capsys.readouterr().out
     after = _export(run)
     assert len(after) == len(before)  # the stale scores are set aside, not mixed in
     moved = list((run / "superseded").glob("**/*.parquet"))

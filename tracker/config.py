@@ -32,7 +32,17 @@ def read_yaml(path: Path) -> object:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise TrackerError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from error
+        raise TrackerError(f"{path}: not valid YAML: {_yaml_problem(error)}") from error
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The parser's problem and where (line, column), on one line."""
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def load_model(model: type[Model], path: Path) -> Model:
@@ -52,8 +62,14 @@ def validate(model: type[Model], data: dict, *, source: str) -> Model:
 
 
 def describe_error(model: type[BaseModel], error: ValidationError) -> str:
-    first = error.errors()[0]
+    """The first problem, a misspelt key before all else (a misspelt required key is
+    also reported missing; the misspelling is what to fix)."""
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     location = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "value_error":  # a check across keys (model_validator) or a value's
+        message = str(first["msg"]).removeprefix("Value error, ")
+        return f"key '{location}': {message}" if location else message
     if first["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, first["loc"])
         key = str(first["loc"][-1])

@@ -7,11 +7,59 @@ and exits non-zero. Library callers get an ordinary exception they can catch.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from collections.abc import Iterable
 
 
 class TrackerError(Exception):
-    """An error caused by the user's input or environment, with a message they can act on."""
+    """An error caused by the user's input or environment, with a message they can act on.
+
+    The CLI exits with ``exit_code`` (2: the input needs fixing)."""
+
+    exit_code = 2
+
+
+class StorageError(TrackerError):
+    """Writing to (or reading from) the run directory failed in the operating system: a
+    full disk, a read-only file system, no permission. The message names the path and the
+    system's reason; ``errno`` is the system's error number (None when unknown).
+
+    The CLI exits 1 (the run failed, its input was fine). ``stops_sweep`` is true where
+    every later write would fail the same way (disk full, over quota, read-only, no
+    permission), so a sweep stops at the first one instead of failing every unit.
+    """
+
+    exit_code = 1
+    STOPPING = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+    def __init__(self, message: str, *, errno_value: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_value
+
+    @property
+    def stops_sweep(self) -> bool:
+        return self.errno in self.STOPPING
+
+    @classmethod
+    def from_os_error(cls, action: str, path: object, error: OSError) -> StorageError:
+        """``cannot <action> <path>: <reason> (<ERRNO>)``, e.g. ``cannot write
+        runs/x/plan.json: No space left on device (ENOSPC)``."""
+        return cls(f"cannot {action} {path}: {describe_os_error(error)}",
+                   errno_value=error.errno)
+
+
+def describe_os_error(error: OSError) -> str:
+    """The system's text for an OSError's errno and its symbolic name, on one line.
+
+    Example:
+        >>> describe_os_error(OSError(errno.ENOSPC, "disk full"))
+        'No space left on device (ENOSPC)'
+    """
+    if error.errno:
+        name = errno.errorcode.get(error.errno)
+        return os.strerror(error.errno) + (f" ({name})" if name else "")
+    return " ".join(str(error.strerror or error).split()) or type(error).__name__
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

@@ -4,10 +4,17 @@ Work is split by checkpoint across processes when launched with ``accelerate lau
 (or any torch.distributed launcher): process ``i`` of ``n`` takes every checkpoint whose
 position in the plan is ``i`` modulo ``n``, so each unit is computed once and each worker
 writes its own unit files to the shared store.
+
+Storage failures: a unit whose file cannot be written is recorded as failed where that is
+possible. When the operating system says every later write would fail too (disk full,
+over quota, read-only file system, no permission: ``StorageError.stops_sweep``), or a
+failure cannot even be recorded, the sweep stops at once with one
+:class:`~tracker.errors.StorageError` line; the units stored so far are kept.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +25,7 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from tracker.checkpoints import CheckpointLoadError, LoadedModel, load_checkpoint
+from tracker.errors import StorageError
 from tracker.families import Checkpoint
 from tracker.results import EvalSettings, Evaluation
 from tracker.store import RunStore
@@ -87,7 +95,11 @@ def run_sweep(units: Sequence[Unit], store: RunStore, *, load: Loader,
     With ``prefetch`` the next checkpoint is loaded in a background thread while the
     current one is scored (two models are in memory at once). A checkpoint that fails to
     load (or a unit that raises) is recorded as failed and the sweep goes on; the caller
-    reports failures at the end.
+    reports failures at the end. A storage failure that every later write would share
+    raises StorageError (see the module docstring).
+
+    Stored units are verified before they are skipped (``store.has``): a corrupt file is
+    moved aside and its unit computed again.
     """
     summary = SweepSummary()
     started = time.perf_counter()
@@ -96,19 +108,33 @@ def run_sweep(units: Sequence[Unit], store: RunStore, *, load: Loader,
     summary.skipped = sum(len(us) for _, us in mine) - sum(len(us) for _, us in pending)
     bar = tqdm(total=sum(len(us) for _, us in pending), desc="units", unit="unit",
                disable=not settings.progress, position=shard.index)
-    with ThreadPoolExecutor(max_workers=1) if prefetch else nullcontext() as pool:
-        loads = _load_ahead(pending, load, pool)
-        for (checkpoint, todo), loaded in zip(pending, loads, strict=True):
-            bar.set_description(checkpoint.label)
-            if isinstance(loaded, CheckpointLoadError):
-                _record_failures(todo, str(loaded), store, summary)
-                bar.update(len(todo))
-                continue
-            _evaluate_checkpoint(loaded, checkpoint, todo, store, settings, summary, bar)
-            del loaded
-    bar.close()
+    try:
+        with ThreadPoolExecutor(max_workers=1) if prefetch else nullcontext() as pool:
+            loads = _load_ahead(pending, load, pool)
+            for (checkpoint, todo), loaded in zip(pending, loads, strict=True):
+                bar.set_description(checkpoint.label)
+                if isinstance(loaded, CheckpointLoadError):
+                    _record_failures(todo, str(loaded), store, summary)
+                    bar.update(len(todo))
+                    continue
+                _evaluate_checkpoint(loaded, checkpoint, todo, store, settings, summary, bar)
+                del loaded
+    except StorageError as error:
+        raise _stopped(error, summary) from error
+    finally:
+        bar.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _stopped(error: StorageError, summary: SweepSummary) -> StorageError:
+    """The one line a sweep stopped by a storage failure ends with."""
+    fix = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space",
+           errno.EROFS: "make the run directory writable"}.get(
+        error.errno or 0, "fix the run directory's permissions")
+    return StorageError(f"{error}; the sweep stopped ({len(summary.computed)} units stored "
+                        f"by this run are kept): {fix} and re-run to continue",
+                        errno_value=error.errno)
 
 
 def _load_ahead(pending: list[tuple[Checkpoint, list[Unit]]], load: Loader,
@@ -135,10 +161,16 @@ def _try_load(load: Loader, checkpoint: Checkpoint) -> LoadedModel | CheckpointL
 
 
 def _record_failures(units: list[Unit], error: str, store: RunStore,
-                     summary: SweepSummary) -> None:
+                     summary: SweepSummary, *, best_effort: bool = False) -> None:
+    """Record each unit as failed; a failure record that cannot be written raises
+    StorageError (the store is unusable), unless ``best_effort``."""
     for unit in units:
-        store.write_failure(unit, error)
         summary.failed.append((unit.label, error))
+        try:
+            store.write_failure(unit, error)
+        except StorageError:
+            if not best_effort:
+                raise
 
 
 def _evaluate_checkpoint(lm: LoadedModel, checkpoint: Checkpoint, todo: list[Unit],
@@ -147,6 +179,10 @@ def _evaluate_checkpoint(lm: LoadedModel, checkpoint: Checkpoint, todo: list[Uni
     for unit in todo:
         try:
             evaluate_units(lm, checkpoint, [unit.evaluation], store, settings, summary)
+        except StorageError as error:
+            _record_failures([unit], str(error), store, summary, best_effort=error.stops_sweep)
+            if error.stops_sweep:
+                raise
         except Exception as error:  # noqa: BLE001 - one broken unit must not end the sweep
             _record_failures([unit], f"{type(error).__name__}: {error}", store, summary)
         bar.update(1)
@@ -180,9 +216,10 @@ def wait_for_everyone() -> None:
     dist.barrier()
 
 
-def default_loader(*, device: str, dtype: str, context_length: int | None) -> Loader:
+def default_loader(*, device: str, dtype: str, context_length: int | None,
+                   allow_pickle: bool = False) -> Loader:
     def load(checkpoint: Checkpoint) -> LoadedModel:
         return load_checkpoint(checkpoint, device=device, dtype=dtype,
-                               context_length=context_length)
+                               context_length=context_length, allow_pickle=allow_pickle)
 
     return load

@@ -78,6 +78,9 @@ class FamilyConfig(StrictModel):
     sizes: list[SizeConfig] = Field(default_factory=list)
     tokenizer: str | None = None
     trust_remote_code: bool = False
+    # pickle weights (pytorch_model.bin) load, with torch.load(weights_only=True), for a
+    # family whose published checkpoints have no safetensors (Pythia's step branches)
+    allow_pickle: bool = False
     max_length: int | None = Field(default=None, gt=0)
     validation: str | None = None  # default --validation for this family
     tasks: list[str] | None = None  # default --tasks for this family
@@ -108,6 +111,7 @@ class Checkpoint:
     params: int | None
     trust_remote_code: bool = False
     tokenizer: str | None = None
+    allow_pickle: bool = False
 
     @property
     def label(self) -> str:
@@ -273,6 +277,7 @@ def _local_checkpoints(family: Family, size: str) -> list[Checkpoint]:
                 tokens_seen=_local_tokens_seen(child, step, family.config.tokens_per_step),
                 location=str(child.resolve()), revision=None,
                 params=count_parameters(child), trust_remote_code=family.config.trust_remote_code,
+                allow_pickle=family.config.allow_pickle,
             ))
     return sorted(found, key=lambda c: c.step)
 
@@ -328,6 +333,7 @@ def _hub_checkpoints(family: Family, size: str) -> list[Checkpoint]:
             family=config.name, size=size, step=step, tokens_seen=tokens, location=repo,
             revision=revision, params=size_config.params,
             trust_remote_code=config.trust_remote_code, tokenizer=config.tokenizer,
+            allow_pickle=config.allow_pickle,
         ))
     return sorted(result, key=lambda c: c.step)
 

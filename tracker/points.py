@@ -12,6 +12,7 @@ and counted (`Points.n_dropped`), since exports of unfinished runs legitimately 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,16 +186,18 @@ def _loss_metric_label(name: str) -> str:
     return name
 
 
-def read_run(run_dir: Path | str, setting: str | None = None
+def read_run(run_dir: Path | str, setting: str | None = None, *,
+             on_note: Callable[[str], None] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Points and per-example rows of a run directory (tracker.store.RunStore), one
-    setting per task (tracker.settings)."""
+    setting per task (tracker.settings). ``on_note`` receives the store's one-line notes
+    (a corrupt unit file set aside)."""
     from tracker.store import RunStore  # the store pulls in pyarrow; only needed here
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TrackerError(f"run directory {run_dir} does not exist")
-    store = RunStore(run_dir)
+    store = RunStore(run_dir, on_note=on_note)
     points = store.points(setting=setting)
     if points.empty:
         raise TrackerError(f"run directory {run_dir} has no results yet; run `tracker eval`")

@@ -5,20 +5,38 @@ Layout of a run directory::
     runs/<run>/
       units/<family>/<size>/step<N>/<task>-<key>.parquet   one per finished unit
       failed/<key>.json                                      last failure of a unit
+      corrupt/<family>/<size>/step<N>/<file>                 unit files that failed to verify
       plan.json                                              units of the last `tracker eval`
 
 A unit file holds the per-example rows as a Parquet table and the unit's record (what
 produced it, its aggregate scores) as JSON in the file's metadata. Files are written to a
 temporary name in the same directory and renamed, so a crash never leaves half a result
 and concurrent workers never collide: readers only ever see whole files.
+
+Integrity (:mod:`tracker.integrity`): the record carries ``rows_sha256`` (a digest of the
+rows in a canonical form) and ``record_sha256`` (a digest of the record's other fields),
+and Parquet page checksums are written and verified. A unit file that cannot be read (cut
+short, garbled) or whose digests do not match is *corrupt*: it is moved aside to
+``corrupt/`` (never deleted), a one-line note says so, and the unit counts as not stored,
+so the next ``tracker eval`` recomputes it. Files are verified where they are read:
+:meth:`RunStore.has` (every unit a sweep would skip), :meth:`RunStore.records`,
+:meth:`RunStore.selected` and everything built on it (scores, points, examples); each file
+is verified once per store object. Files written before the digests existed are checked
+for readability only.
+
+Writes that fail in the operating system (disk full, read-only directory) raise
+:class:`~tracker.errors.StorageError` naming the path and the reason; nothing stored is
+touched and no temporary file is left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,12 +46,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tracker
+from tracker.errors import StorageError
 from tracker.files import atomic_write
+from tracker.integrity import RECORD_KEY, CorruptUnit, read_unit, sealed_record, write_parquet
 from tracker.results import UnitResult
 from tracker.settings import select_records, setting_of
 from tracker.units import Unit, slug
 
-RECORD_KEY = b"tracker.record"
+logger = logging.getLogger(__name__)
 EXPORT_COLUMNS = ["family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
                   "score", "n"]
 LOSS_METRICS = ("bits_per_byte", "loss")  # in order of preference; then proxy_* metrics
@@ -42,13 +62,22 @@ LOSS_METRICS = ("bits_per_byte", "loss")  # in order of preference; then proxy_*
 class RunStore:
     """Read and write the units of one run directory.
 
+    ``on_note`` receives one-line notes for the user (a corrupt unit file moved aside);
+    without it they go to the ``tracker.store`` logger as warnings. Every note is also
+    kept in ``notes``.
+
     Example:
         >>> store = RunStore(Path("runs/pythia"))  # doctest: +SKIP
         >>> store.points().head()                  # doctest: +SKIP
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *,
+                 on_note: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
+        self.on_note = on_note
+        self.notes: list[str] = []
+        # path -> ((size, mtime_ns), record) of files read and checked by this object
+        self._verified: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
 
     @property
     def units_dir(self) -> Path:
@@ -58,19 +87,74 @@ class RunStore:
         return self.units_dir / unit.relative_path
 
     def has(self, unit: Unit) -> bool:
-        return self.path(unit).is_file()
+        """Whether the unit is stored and its file verifies; a corrupt file is moved aside
+        (``corrupt/``) and the unit counts as not stored."""
+        path = self.path(unit)
+        return path.is_file() and self._verify(path) is not None
 
     def write(self, unit: Unit, result: UnitResult, *, params: int | None,
               duration_s: float, device: str) -> Path:
-        """Store a finished unit atomically and clear any failure recorded for it."""
+        """Store a finished unit atomically and clear any failure recorded for it.
+
+        Raises StorageError (path and reason in one line) when the file cannot be written;
+        the unit is then not stored and nothing else in the run is touched."""
         record = unit_record(unit, result, params=params, duration_s=duration_s, device=device)
         table = pa.Table.from_pandas(result.examples, preserve_index=False)
+        record = sealed_record(record, table)
         table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode("utf-8")})
         target = self.path(unit)
-        atomic_write(target, lambda tmp: pq.write_table(table, tmp))
-        self.failure_path(unit.key).unlink(missing_ok=True)
+        try:
+            atomic_write(target, lambda tmp: write_parquet(table, tmp))
+        except OSError as error:
+            raise StorageError.from_os_error("write", target, error) from error
+        with contextlib.suppress(OSError):  # a stale failure record only misleads `status`
+            self.failure_path(unit.key).unlink(missing_ok=True)
         self._supersede_others(unit, target)
         return target
+
+    def _verify(self, path: Path) -> dict[str, Any] | None:
+        """The record of ``path`` once its file is read and checked (once per store object
+        while the file is unchanged); None, with the file moved aside, when it is corrupt
+        (or gone)."""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        signature = (stat.st_size, stat.st_mtime_ns)
+        cached = self._verified.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        try:
+            record, _ = read_unit(path)
+        except CorruptUnit as corrupt:
+            self._set_aside(corrupt)
+            return None
+        self._verified[path] = (signature, record)
+        return record
+
+    def _set_aside(self, corrupt: CorruptUnit) -> None:
+        """Move a corrupt unit file to ``corrupt/`` (a free name there: nothing is ever
+        overwritten or deleted) and note it."""
+        path = corrupt.path
+        target = _free_name(self.root / "corrupt" / path.relative_to(self.units_dir))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except FileNotFoundError:
+            return  # another worker moved it first
+        except OSError as error:
+            raise StorageError.from_os_error(f"move corrupt unit file {path} to", target,
+                                             error) from error
+        self._verified.pop(path, None)
+        self._note(f"corrupt unit file {path} ({corrupt.reason}); moved to {target}; "
+                   "`tracker eval` recomputes it")
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        if self.on_note is not None:
+            self.on_note(text)
+        else:
+            logger.warning("%s", text)
 
     def _supersede_others(self, unit: Unit, kept: Path) -> None:
         """Move aside (to ``superseded/``) stored units of the same checkpoint label, task
@@ -94,10 +178,15 @@ class RunStore:
         return self.root / "failed" / f"{key}.json"
 
     def write_failure(self, unit: Unit, error: str) -> None:
+        """Record the unit's last failure; raises StorageError when it cannot be written."""
         payload = {"key": unit.key, "label": unit.label, "error": error,
                    "identity": unit.identity(), "time": time.time()}
         text = json.dumps(payload, indent=1, default=str)
-        atomic_write(self.failure_path(unit.key), lambda tmp: Path(tmp).write_text(text))
+        target = self.failure_path(unit.key)
+        try:
+            atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+        except OSError as os_error:
+            raise StorageError.from_os_error("write", target, os_error) from os_error
 
     def failures(self) -> dict[str, dict[str, Any]]:
         folder = self.root / "failed"
@@ -109,8 +198,13 @@ class RunStore:
         return sorted(self.units_dir.glob("**/*.parquet")) if self.units_dir.is_dir() else []
 
     def records(self) -> list[dict[str, Any]]:
-        """Every stored unit's record (read from file metadata; rows are not loaded)."""
-        return [read_record(path) for path in self.unit_files()]
+        """Every stored unit's record (files verified; corrupt ones are set aside)."""
+        return [record for _, record in self._verified_records()]
+
+    def _verified_records(self) -> list[tuple[Path, dict[str, Any]]]:
+        """(file, record) of every unit file that verifies; corrupt files are set aside."""
+        pairs = [(path, self._verify(path)) for path in self.unit_files()]
+        return [(path, record) for path, record in pairs if record is not None]
 
     def planned_settings(self) -> dict[str, str]:
         """task -> setting id of the latest ``tracker eval`` plan (empty without one)."""
@@ -123,13 +217,11 @@ class RunStore:
     def selected(self, setting: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
         """(file, record) of the units that are read together: one setting per task
         (tracker.settings); raises TrackerError when that choice is ambiguous."""
-        files = self.unit_files()
-        records = [read_record(path) for path in files]
-        chosen = select_records(records, choice=setting, planned=self.planned_settings(),
-                                source=str(self.root))
+        pairs = self._verified_records()
+        chosen = select_records([record for _, record in pairs], choice=setting,
+                                planned=self.planned_settings(), source=str(self.root))
         kept = {id(record) for record in chosen}
-        return [(path, record) for path, record in zip(files, records, strict=True)
-                if id(record) in kept]
+        return [(path, record) for path, record in pairs if id(record) in kept]
 
     def stored_keys(self) -> set[str]:
         return {path.stem.rsplit("-", 1)[-1] for path in self.unit_files()}
@@ -150,7 +242,7 @@ class RunStore:
         frames, records = [], []
         for path, record in self.selected(setting):
             records.append(record)
-            wide = pq.read_table(path).to_pandas()
+            wide = pq.read_table(path).to_pandas()  # verified by selected()
             numeric = [c for c in wide.columns
                        if c != "example_id" and pd.api.types.is_numeric_dtype(wide[c])]
             long = wide.melt(id_vars=["example_id"], value_vars=numeric, var_name="metric",
@@ -240,8 +332,18 @@ def unit_record(unit: Unit, result: UnitResult, *, params: int | None, duration_
 
 
 def read_record(path: Path) -> dict[str, Any]:
+    """A unit file's record, from the Parquet footer alone (not verified: see read_unit)."""
     metadata = pq.read_schema(path).metadata or {}
     return json.loads(metadata[RECORD_KEY])
+
+
+def _free_name(target: Path) -> Path:
+    """``target``, or ``target.1``, ``target.2``, ... whichever does not exist yet."""
+    candidate, number = target, 0
+    while candidate.exists():
+        number += 1
+        candidate = target.with_name(f"{target.name}.{number}")
+    return candidate
 
 
 def _checkpoint_columns(record: dict[str, Any]) -> dict[str, Any]:

@@ -70,5 +70,13 @@ def unit_key(identity: dict[str, Any]) -> str:
 
 
 def slug(text: str) -> str:
-    """A file-name-safe version of a label (task names may be paths)."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_")[:80] or "_"
+    """A file-name-safe version of a label (task names may be paths): one path component
+    of letters, digits and ``._+-``, never ``.`` or ``..``, so no name (``../../x``,
+    ``/etc/passwd``) can place a file outside the run directory.
+
+    Example:
+        >>> slug("../../etc/passwd"), slug(".."), slug("arithmetic:add:2")
+        ('.._.._etc_passwd', '_', 'arithmetic_add_2')
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_")[:80]
+    return cleaned if cleaned.strip(".") else "_"

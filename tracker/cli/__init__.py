@@ -2,7 +2,10 @@
 
 Each subcommand lives in its own module with ``register(subparsers)``, which adds its
 parser and sets ``func``. Errors a user can act on (:class:`TrackerError`) print as one
-line and exit 2; ``--debug`` shows the traceback.
+line and exit 2 (1 for a :class:`~tracker.errors.StorageError`: a full disk, a read-only
+run directory); any other operating-system error (an output that cannot be written) prints
+as one line and exits 1. ``--debug`` shows the traceback. Notes (a corrupt unit file set
+aside) print as ``tracker: note: ...`` lines on stderr.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import argparse
 import importlib
 import sys
 
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, describe_os_error
 
 # Subcommand modules, in the order `tracker --help` lists them.
-COMMANDS = ("eval", "families", "tasks", "status", "export", "fit", "report", "train")
+COMMANDS = ("eval", "families", "tasks", "status", "export", "fit", "report", "train", "import")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"tracker: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
+    except OSError as error:  # e.g. a report or export written into a read-only directory
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"tracker: error: {where}{describe_os_error(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("tracker: interrupted; finished units are stored, re-run to continue",
               file=sys.stderr)

@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from tracker.errors import TrackerError
+from tracker.checkpoints import pickle_warnings, remote_code_warnings
+from tracker.cli.progress import ProgressPrinter, print_notes
+from tracker.errors import StorageError, TrackerError
 from tracker.evaluate import (
     SweepSummary,
     default_loader,
@@ -17,6 +19,7 @@ from tracker.evaluate import (
     wait_for_everyone,
 )
 from tracker.families import Family, load_family
+from tracker.files import atomic_write
 from tracker.paths import RUNS_DIR, resolve_project_path
 from tracker.results import EvalSettings
 from tracker.settings import setting_of
@@ -44,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-prefetch", action="store_true",
                         help="do not load the next checkpoint while scoring the current one")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="load checkpoints whose only weights are pickle files "
+                             "(pytorch_model.bin) with torch.load(weights_only=True); "
+                             "without it they are refused")
     parser.set_defaults(func=run)
 
 
@@ -53,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     transformers_logging.disable_progress_bar()  # our own bar shows units and tokens/s
     family = load_family(args.family)
     run_dir = args.run or RUNS_DIR / family.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrackerError(f"--run {run_dir} is a file; the run directory must be a "
+                           "directory (it is created when absent)")
     family = _trained_if_needed(family.in_run(run_dir), run_dir)
     checkpoints = family.checkpoints(sizes=args.sizes, steps=args.steps)
     validation_name = args.validation or family.config.validation
@@ -64,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(batch_size=args.batch_size, limit=args.limit,
                             progress=not args.quiet and sys.stderr.isatty())
     units = plan_units(checkpoints, evaluations, limit=args.limit, dtype=args.dtype)
-    store = RunStore(run_dir)
+    store = RunStore(run_dir, on_note=lambda note: print_notes([note]))
     shard = distributed_shard()
     if shard.index == 0:
+        for warning in remote_code_warnings(checkpoints) + pickle_warnings(checkpoints):
+            print(f"tracker: warning: {warning}", file=sys.stderr)
         _write_plan(store, units)
     loader = default_loader(device=args.device, dtype=args.dtype,
-                            context_length=args.context_length)
+                            context_length=args.context_length, allow_pickle=args.allow_pickle)
     summary = run_sweep(units, store, load=loader, settings=settings, shard=shard,
                         prefetch=not args.no_prefetch)
     wait_for_everyone()
@@ -101,10 +113,16 @@ def _tasks(names: list[str], num_fewshot: int) -> list:
 
 
 def _write_plan(store: RunStore, units: list) -> None:
-    store.root.mkdir(parents=True, exist_ok=True)
+    """plan.json, atomically; a run directory that cannot be written stops here, before
+    any work, with one line (StorageError)."""
     plan = [{"key": u.key, "label": u.label, "task": u.task,
              "setting": setting_of(u.identity()).id} for u in units]
-    (store.root / "plan.json").write_text(json.dumps(plan, indent=0))
+    text = json.dumps(plan, indent=0)
+    target = store.root / "plan.json"
+    try:
+        atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+    except OSError as error:
+        raise StorageError.from_os_error("write", target, error) from error
 
 
 def _print_summary(summary: SweepSummary, run_dir: Path, processes: int) -> None:
@@ -123,11 +141,18 @@ def _print_summary(summary: SweepSummary, run_dir: Path, processes: int) -> None
 
 
 def _fit_and_report(run_dir: Path) -> None:
-    """Thresholds and the report for the whole run, as `tracker report --run` writes them."""
-    from tracker.cli import report_cmd
+    """Thresholds and the report for the whole run, as `tracker report --run` writes them
+    (the setting this eval planned; default bootstrap and seed)."""
+    from tracker.fit.table import fit_table
+    from tracker.points import read_run
+    from tracker.report import build_report
 
-    report_cmd.run(argparse.Namespace(run=run_dir, points=None, out=None, boot=200, seed=0,
-                                      setting=None))
+    table = fit_table(*read_run(run_dir, on_note=lambda note: print_notes([note])),
+                      progress=ProgressPrinter())
+    print_notes(table.notes)
+    table.write_csv(run_dir / "thresholds.csv")
+    files = build_report(table, run_dir)
+    print(f"wrote {files.markdown}, {files.html} and {len(files.figures)} figures")
 
 
 def _csv(text: str) -> list[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
+from tracker.cli.progress import ProgressPrinter, print_notes
 from tracker.errors import TrackerError
+from tracker.fit.core import DEFAULT_BOOT
 
 
 def register(subparsers) -> None:
@@ -28,7 +28,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--run", type=Path, help="run directory (points from the store)")
     source.add_argument("--points", type=Path, help="points CSV (as `tracker export` writes)")
     parser.add_argument("--out", type=Path, help="output directory (default: the run dir)")
-    parser.add_argument("--boot", type=int, default=200,
+    parser.add_argument("--boot", type=int, default=DEFAULT_BOOT,
                         help="bootstrap replicates per resampling scheme (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_setting_argument(parser)
@@ -48,7 +48,8 @@ def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
     if args.boot < 50:
         raise TrackerError(f"--boot {args.boot} is too few for a 95% interval; use 50 or more")
     if args.run is not None:
-        points, examples = read_run(args.run, setting=getattr(args, "setting", None))
+        points, examples = read_run(args.run, setting=getattr(args, "setting", None),
+                                    on_note=lambda note: print_notes([note]))
         return points, examples, args.out or args.run
     if args.out is None:
         raise TrackerError("--points needs --out DIR (where to write the results)")
@@ -62,23 +63,8 @@ def fit_inputs(args):
     points, examples, out_dir = load_inputs(args)
     table = fit_table(points, examples, n_boot=args.boot, random_state=args.seed,
                       progress=ProgressPrinter())
-    for note in table.notes:
-        print(f"tracker: note: {note}", file=sys.stderr)
+    print_notes(table.notes)
     return table, out_dir
-
-
-class ProgressPrinter:
-    """Prints "fit i/N task/metric" to stderr at most every 2 s, and the last one."""
-
-    def __init__(self, every_s: float = 2.0) -> None:
-        self.every_s = every_s
-        self.last = time.monotonic()
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.every_s or (done == total and total >= 20):
-            print(f"tracker: fit {done}/{total} series ({label})", file=sys.stderr)
-            self.last = now
 
 
 def run(args) -> int:

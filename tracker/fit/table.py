@@ -78,7 +78,7 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
         >>> table.write_csv("thresholds.csv")             # doctest: +SKIP
     """
     validated = validate_points(points)
-    frame = validated.frame
+    frame, circular = _without_proxy_source(validated.frame)
     keys = sorted(frame.groupby(["task", "metric"]).groups)
     base_seed = int(np.random.default_rng(random_state).integers(2**63))
     rows = []
@@ -91,7 +91,20 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
                              _consistency(series, fit, child)))
         if progress is not None:
             progress(i + 1, len(keys), f"{task}/{metric}")
-    return ThresholdTable(tuple(rows), validated.notes)
+    return ThresholdTable(tuple(rows), validated.notes + circular)
+
+
+def _without_proxy_source(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """A proxy loss made from a task's own results (``proxy_ln_lambada_openai_ppl``) would
+    be fitted against itself: that task's series are left out, with a note."""
+    proxies = {m for m in frame["loss_metric"].unique() if str(m).startswith("proxy_")}
+    sources = {task for task in frame["task"].unique() for proxy in proxies
+               if str(proxy).removeprefix("proxy_").removeprefix("ln_").startswith(f"{task}_")}
+    if not sources:
+        return frame, ()
+    notes = tuple(f"task '{task}' is the source of the proxy loss; its series are not "
+                  "fitted (they would be fitted against themselves)" for task in sorted(sources))
+    return frame[~frame["task"].isin(sources)], notes
 
 
 def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,

@@ -28,8 +28,10 @@ PANEL_W, PANEL_H, MAX_COLS = 4.6, 3.6, 3
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe version of a task name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "task"
+    """A file-name-safe version of a task name: one path component, never ``.`` or ``..``
+    (a hostile name cannot place a figure outside ``figures/``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60]
+    return cleaned if cleaned.strip(".") else "task"
 
 
 def _grid(n_panels: int) -> tuple[Figure, list]:
