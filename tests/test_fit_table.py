@@ -66,8 +66,11 @@ def test_emergence_uses_final_checkpoint_per_size_by_params():
     assert arith.emergence_score > 0  # bigger models reach lower loss and score higher
 
 
-def test_the_task_a_proxy_loss_comes_from_is_not_fitted_against_itself():
-    points = two_task_points().assign(loss_metric="proxy_ln_navigate_ppl")
+def test_the_series_a_proxy_loss_comes_from_is_not_fitted_against_itself():
+    points = two_task_points().assign(loss_metric="proxy_ln_arith_brier")
     table = fit_table(points, n_boot=50)
-    assert {row.task for row in table.rows} == {"arith"}
-    assert any("task 'navigate' is the source of the proxy loss" in n for n in table.notes)
+    assert {(row.task, row.metric) for row in table.rows} == {("arith", "accuracy"),
+                                                              ("navigate", "accuracy")}
+    [note] = [n for n in table.notes if "proxy" in n]
+    assert note.startswith("arith/brier is the proxy loss itself and is not fitted")
+    assert "arith's other metrics (accuracy) share its examples" in note

@@ -207,9 +207,11 @@ def test_subset_imports_then_status_export_fit_and_report_work(published, tmp_pa
     assert main(["report", "--run", str(run), "--boot", "50"]) == 0
     thresholds = pd.read_csv(run / "thresholds.csv")
     assert "arc_easy" in set(thresholds["task"])
-    # LAMBADA is where the proxy loss comes from: never fitted against itself
-    assert "lambada_openai" not in set(thresholds["task"])
-    assert "task 'lambada_openai' is the source of the proxy loss" in capsys.readouterr().err
+    # LAMBADA's perplexity is the proxy loss: never fitted against itself; its accuracy is
+    fitted = set(zip(thresholds["task"], thresholds["metric"], strict=True))
+    assert ("lambada_openai", "ppl") not in fitted
+    assert ("lambada_openai", "greedy_match") in fitted
+    assert "lambada_openai/ppl is the proxy loss itself" in capsys.readouterr().err
     assert "PROXY loss" in (run / "report.md").read_text()
 
 

@@ -12,7 +12,7 @@ and counted (`Points.n_dropped`), since exports of unfinished runs legitimately 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,7 +187,8 @@ def _loss_metric_label(name: str) -> str:
 
 
 def read_run(run_dir: Path | str, setting: str | None = None, *,
-             on_note: Callable[[str], None] | None = None
+             on_note: Callable[[str], None] | None = None,
+             tasks: Sequence[str] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Points and per-example rows of a run directory (tracker.store.RunStore), one
     setting per task (tracker.settings). ``on_note`` receives the store's one-line notes
@@ -198,8 +199,8 @@ def read_run(run_dir: Path | str, setting: str | None = None, *,
     if not run_dir.is_dir():
         raise TrackerError(f"run directory {run_dir} does not exist")
     store = RunStore(run_dir, on_note=on_note)
-    points = store.points(setting=setting)
+    points = store.points(setting=setting, tasks=tasks)
     if points.empty:
         raise TrackerError(f"run directory {run_dir} has no results yet; run `tracker eval`")
-    examples = store.examples(setting=setting)
+    examples = store.examples(setting=setting, tasks=tasks)
     return points, (None if examples.empty else examples)

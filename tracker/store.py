@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tracker
-from tracker.errors import StorageError
+from tracker.errors import StorageError, unknown_name
 from tracker.files import atomic_write
 from tracker.integrity import RECORD_KEY, CorruptUnit, read_unit, sealed_record, write_parquet
 from tracker.results import UnitResult
@@ -214,10 +214,19 @@ class RunStore:
         return {u["task"]: u["setting"] for u in json.loads(plan_path.read_text())
                 if "task" in u and "setting" in u}
 
-    def selected(self, setting: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    def selected(self, setting: str | None = None, tasks: Sequence[str] | None = None
+                 ) -> list[tuple[Path, dict[str, Any]]]:
         """(file, record) of the units that are read together: one setting per task
-        (tracker.settings); raises TrackerError when that choice is ambiguous."""
+        (tracker.settings), of the given ``tasks`` (and the validation loss) when given;
+        raises TrackerError when that choice is ambiguous or a task is not stored."""
         pairs = self._verified_records()
+        if tasks is not None:
+            stored = sorted({record["task"] for _, record in pairs})
+            for task in tasks:
+                if task not in stored:
+                    raise unknown_name(f"task in {self.root}", task, stored)
+            wanted = {*tasks, "validation"}
+            pairs = [(path, record) for path, record in pairs if record["task"] in wanted]
         chosen = select_records([record for _, record in pairs], choice=setting,
                                 planned=self.planned_settings(), source=str(self.root))
         kept = {id(record) for record in chosen}
@@ -226,21 +235,23 @@ class RunStore:
     def stored_keys(self) -> set[str]:
         return {path.stem.rsplit("-", 1)[-1] for path in self.unit_files()}
 
-    def scores(self, setting: str | None = None) -> pd.DataFrame:
+    def scores(self, setting: str | None = None,
+               tasks: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per (unit, metric): checkpoint columns, task, metric and the aggregate."""
-        return scores_frame([record for _, record in self.selected(setting)])
+        return scores_frame([record for _, record in self.selected(setting, tasks)])
 
-    def points(self, validation_metric: str | None = None,
-               setting: str | None = None) -> pd.DataFrame:
+    def points(self, validation_metric: str | None = None, setting: str | None = None,
+               tasks: Sequence[str] | None = None) -> pd.DataFrame:
         """The export table: every score with its checkpoint's validation loss as ``loss``
         (one setting per task, see :meth:`selected`)."""
-        return attach_loss(self.scores(setting), validation_metric)
+        return attach_loss(self.scores(setting, tasks), validation_metric)
 
-    def examples(self, setting: str | None = None) -> pd.DataFrame:
+    def examples(self, setting: str | None = None,
+                 tasks: Sequence[str] | None = None) -> pd.DataFrame:
         """Per-example rows in long form: checkpoint columns, loss, task, metric,
         example_id, value (numeric per-example columns only; one setting per task)."""
         frames, records = [], []
-        for path, record in self.selected(setting):
+        for path, record in self.selected(setting, tasks):
             records.append(record)
             wide = pq.read_table(path).to_pandas()  # verified by selected()
             numeric = [c for c in wide.columns

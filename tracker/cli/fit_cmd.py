@@ -32,6 +32,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap replicates per resampling scheme (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_setting_argument(parser)
+    parser.add_argument("--tasks", type=lambda text: [t for t in text.split(",") if t],
+                        help="with --run: fit only these tasks (comma-separated)")
 
 
 def add_setting_argument(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +51,7 @@ def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
         raise TrackerError(f"--boot {args.boot} is too few for a 95% interval; use 50 or more")
     if args.run is not None:
         points, examples = read_run(args.run, setting=getattr(args, "setting", None),
+                                    tasks=getattr(args, "tasks", None),
                                     on_note=lambda note: print_notes([note]))
         return points, examples, args.out or args.run
     if args.out is None:

@@ -95,16 +95,25 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
 
 
 def _without_proxy_source(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """A proxy loss made from a task's own results (``proxy_ln_lambada_openai_ppl``) would
-    be fitted against itself: that task's series are left out, with a note."""
-    proxies = {m for m in frame["loss_metric"].unique() if str(m).startswith("proxy_")}
-    sources = {task for task in frame["task"].unique() for proxy in proxies
-               if str(proxy).removeprefix("proxy_").removeprefix("ln_").startswith(f"{task}_")}
-    if not sources:
+    """A proxy loss made from a series' own results (``proxy_ln_lambada_openai_ppl`` is
+    LAMBADA's perplexity) would be fitted against itself: that series is left out, and the
+    other metrics of its task are named in a note (they share the proxy's examples)."""
+    proxies = {str(m) for m in frame["loss_metric"].unique() if str(m).startswith("proxy_")}
+    series = frame[["task", "metric"]].drop_duplicates().itertuples(index=False)
+    circular = {(str(task), str(metric)) for task, metric in series for proxy in proxies
+                if proxy.removeprefix("proxy_").removeprefix("ln_") == f"{task}_{metric}"}
+    if not circular:
         return frame, ()
-    notes = tuple(f"task '{task}' is the source of the proxy loss; its series are not "
-                  "fitted (they would be fitted against themselves)" for task in sorted(sources))
-    return frame[~frame["task"].isin(sources)], notes
+    notes = []
+    for task, metric in sorted(circular):
+        others = sorted(set(frame.loc[(frame["task"] == task) & (frame["metric"] != metric),
+                                      "metric"]))
+        notes.append(f"{task}/{metric} is the proxy loss itself and is not fitted"
+                     + (f"; {task}'s other metrics ({', '.join(others)}) share its examples"
+                        " with the loss: read them with care" if others else ""))
+    drop = pd.Series([(t, m) in circular for t, m in zip(frame["task"], frame["metric"],
+                                                         strict=True)], index=frame.index)
+    return frame[~drop], tuple(notes)
 
 
 def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,

@@ -108,6 +108,7 @@ def _table_row(row: TableRow) -> tuple[str, ...]:
                                                                          "weak") else "-"
     n = row.points["n"]
     n_text = f"{n.median():.0f}" if n.notna().any() else "-"
-    return (row.task, row.metric, fit.verdict, fmt(fit.threshold), ci, fmt(fit.slope),
+    threshold = fmt(fit.threshold) if fit.verdict in ("threshold", "weak") else "-"
+    return (row.task, row.metric, fit.verdict, threshold, ci, fmt(fit.slope),
             fmt(fit.baseline), fmt(fit.baseline_at_chance), fmt(fit.delta_bic),
             fit.best_smooth or "-", fmt(fit.emergence_score), str(fit.n_points), n_text)
