@@ -103,7 +103,18 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
     ax.set_xlabel(loss_label(frame))
     ax.set_ylabel(row.metric)
     ax.invert_xaxis()
-    ax.legend(fontsize=6, loc="best")
+    _legend(ax)
+
+
+def _legend(ax, inside_up_to: int = 8) -> None:
+    """A legend inside the panel for a few entries; beside it, in small type, for many
+    (a family of 16 sizes would hide the points)."""
+    entries = len(ax.get_legend_handles_labels()[1])
+    if entries <= inside_up_to:
+        ax.legend(fontsize=6, loc="best")
+    else:
+        ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  ncol=1 + entries // 20)
 
 
 def tokens_figure(task: str, rows: list[TableRow], path: Path) -> Path | None:
@@ -127,7 +138,7 @@ def tokens_figure(task: str, rows: list[TableRow], path: Path) -> Path | None:
         ax.set_title(row.metric, fontsize=10)
         ax.set_xlabel(x_column.replace("_", " "))
         ax.set_ylabel(row.metric)
-        ax.legend(fontsize=6)
+        _legend(ax)
     figure.suptitle(f"{task}: score against {x_column.replace('_', ' ')}, a line per size")
     figure.savefig(path)
     return path
@@ -151,7 +162,7 @@ def loss_curve_figure(rows: list[TableRow], path: Path) -> Path | None:
         ax.set_xscale("log")
     ax.set_xlabel(x_column.replace("_", " "))
     ax.set_ylabel(loss_label(checkpoints))
-    ax.legend(fontsize=6)
+    _legend(ax)
     figure.suptitle(f"Loss against {x_column.replace('_', ' ')}, a line per size")
     figure.savefig(path)
     return path
