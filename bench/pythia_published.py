@@ -45,7 +45,7 @@ def show(title: str, path: Path) -> None:
     for column in ("threshold", "ci_low", "ci_high"):
         table[column] = table[column].where(is_threshold)
     table["baseline_at_chance"] = table["baseline_at_chance"].map(
-        {True: "yes", False: "no", 1.0: "yes", 0.0: "no"}).fillna("-")
+        {True: "yes", False: "no"}).fillna("-")
     print(f"\n### {title}\n")
     print(table.to_markdown(index=False, floatfmt=".3f"))
 
