@@ -12,7 +12,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tracker.errors import TrackerError, did_you_mean
+from tracker.errors import TrackerError, did_you_mean, printable
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -66,19 +66,19 @@ def describe_error(model: type[BaseModel], error: ValidationError) -> str:
     also reported missing; the misspelling is what to fix)."""
     errors = error.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    location = ".".join(str(part) for part in first["loc"])
+    location = printable(".".join(str(part) for part in first["loc"]))
     if first["type"] == "value_error":  # a check across keys (model_validator) or a value's
-        message = str(first["msg"]).removeprefix("Value error, ")
+        message = printable(str(first["msg"]).removeprefix("Value error, "))
         return f"key '{location}': {message}" if location else message
     if first["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, first["loc"])
         key = str(first["loc"][-1])
-        hint = did_you_mean(key, allowed)
+        hint = did_you_mean(printable(key), allowed)
         return f"unknown key '{location}'{hint}; allowed: {', '.join(sorted(allowed))}"
     if first["type"] == "missing":
         return f"missing required key '{location}'"
     value = first.get("input")
-    return f"key '{location}' has bad value {value!r}: {first['msg']}"
+    return f"key '{location}' has bad value {value!r}: {printable(first['msg'])}"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:

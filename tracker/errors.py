@@ -62,6 +62,18 @@ def describe_os_error(error: OSError) -> str:
     return " ".join(str(error.strerror or error).split()) or type(error).__name__
 
 
+def printable(text: object) -> str:
+    """``text`` as it may appear inside a one-line message: unchanged when printable, else
+    with its control characters (newlines, tabs, NUL) escaped as Python writes them.
+
+    Example:
+        >>> printable("a\\nb")
+        'a\\\\nb'
+    """
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest known name, or ``""``.
 

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from tracker.config import StrictModel, load_model
-from tracker.errors import TrackerError, unknown_name
+from tracker.errors import TrackerError, printable, unknown_name
 from tracker.paths import FAMILY_DIR, PROJECT_ROOT, RUNS_DIR, resolve_project_path
 from tracker.weights import weights_digest
 
@@ -317,14 +317,14 @@ def _local_tokens_seen(step_dir: Path, step: int, tokens_per_step: int | None) -
 def _hub_checkpoints(family: Family, size: str) -> list[Checkpoint]:
     config = family.config
     size_config = next(s for s in config.sizes if s.label == size)
-    repo = (size_config.repo or config.repo or "").format(size=size)
+    repo = _fill(size_config.repo or config.repo or "", "repo", size=size)
     revisions = size_config.revisions or config.revisions
     if revisions is not None:
         steps_tokens = [parse_revision(name, config.revision_regex) for name in revisions]
         pairs = list(zip(revisions, steps_tokens, strict=True))
     else:
         steps = config.steps.steps() if isinstance(config.steps, StepSchedule) else config.steps
-        pairs = [(config.revision.format(step=s), (s, None)) for s in steps or []]
+        pairs = [(_fill(config.revision, "revision", step=s), (s, None)) for s in steps or []]
     result = []
     for revision, (step, tokens) in pairs:
         if tokens is None and config.tokens_per_step:
@@ -347,12 +347,33 @@ def parse_revision(name: str, regex: str | None) -> tuple[int, int | None]:
         (1000, 4000000000)
     """
     pattern = regex or r"step(?P<step>\d+)"
-    match = re.search(pattern, name)
+    try:
+        match = re.search(pattern, name)
+    except re.error as error:
+        raise TrackerError(f"revision_regex '{printable(pattern)}' is not a valid regex: "
+                           f"{error}") from None
     if not match:
         raise TrackerError(f"revision '{name}' does not match revision_regex '{pattern}'")
     groups = match.groupdict()
-    step = int(groups["step"])
-    tokens = groups.get("tokens")
-    if tokens is None:
-        return step, None
-    return step, int(float(tokens) * TOKEN_UNITS[(groups.get("unit") or "").upper()])
+    try:
+        step = int(groups["step"])
+        tokens = groups.get("tokens")
+        if tokens is None:
+            return step, None
+        return step, int(float(tokens) * TOKEN_UNITS[(groups.get("unit") or "").upper()])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise TrackerError(f"revision_regex '{printable(pattern)}' must capture the step as a "
+                           "number in (?P<step>...) (optionally (?P<tokens>...) and "
+                           f"(?P<unit>K|M|B|T)); revision '{printable(name)}' gives "
+                           f"{printable(groups)}") from None
+
+
+def _fill(pattern: str, key: str, **values: object) -> str:
+    """A family's ``repo``/``revision`` pattern filled in, or a one-line error."""
+    try:
+        return pattern.format(**values)
+    except (KeyError, IndexError, ValueError) as error:
+        fields = ", ".join("{" + name + "}" for name in values)
+        raise TrackerError(f"'{key}' pattern '{printable(pattern)}' is not valid: use {fields} "
+                           f"as its only placeholder ({type(error).__name__}: "
+                           f"{printable(error)})") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tracker.errors import TrackerError, did_you_mean
+from tracker.errors import TrackerError, did_you_mean, printable
 from tracker.metrics import METRICS
 
 REQUIRED = ("task", "metric", "loss", "score")
@@ -67,7 +67,7 @@ def validate_points(frame: pd.DataFrame, source: str = "points") -> Points:
     frame = frame.rename(columns=lambda c: str(c).strip())
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        hint = did_you_mean(missing[0], frame.columns)
+        hint = printable(did_you_mean(missing[0], frame.columns))
         raise TrackerError(f"{source}: missing column '{missing[0]}'{hint}; required columns: "
                            f"{', '.join(REQUIRED)}")
     if frame.empty:
@@ -110,7 +110,7 @@ def _numbers(column_values: pd.Series, column: str, source: str) -> pd.Series:
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])
         raise TrackerError(f"{source}: column '{column}' has a non-numeric value "
-                           f"'{text.iloc[position]}' on line {position + 2}")
+                           f"'{printable(text.iloc[position])}' on line {position + 2}")
     return numbers.astype(float)
 
 

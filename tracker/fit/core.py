@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tracker.errors import TrackerError
 from tracker.fit import bootstrap as boot
 from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.hinge import HingeArrays, fit_hinge, hinge_curve
@@ -17,6 +18,9 @@ from tracker.fit.weights import observation_weights
 
 DEFAULT_BOOT = 200  # replicates per bootstrap (examples, and groups): 400 hinge fits in all
 MIN_GROUPS = 3  # resampling 2 groups with replacement is degenerate
+# Finite values beyond this overflow the fits' sums of squares (1e308 - -1e308 is inf): such
+# a series is refused with a TrackerError rather than crashing inside scipy.
+MAX_MAGNITUDE = 1e100
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
         n_boot: replicates per bootstrap.
 
     Non-finite (loss, score) pairs are dropped and counted in `n_dropped`; fewer than 10
-    points left gives verdict 'insufficient'; constant scores give 'flat'.
+    points left gives verdict 'insufficient'; constant scores give 'flat'. A finite loss or
+    score beyond +-1e100 (MAX_MAGNITUDE) raises TrackerError.
 
     Example:
         >>> L = np.linspace(1.5, 4.0, 100)
@@ -81,6 +86,10 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
     """
     rng = np.random.default_rng(random_state)
     series = prepare_series(loss, score, n, groups, examples, higher_is_better)
+    if len(series.loss) and max(np.abs(series.loss).max(), np.abs(series.y).max()) \
+            > MAX_MAGNITUDE:
+        raise TrackerError(f"a loss or score beyond +-{MAX_MAGNITUDE:g} cannot be fitted "
+                           "(its squares overflow); check the points' units")
     base: dict[str, Any] = dict(n_points=len(series.loss), n_dropped=series.n_dropped,
                                 chance=chance, higher_is_better=higher_is_better)
     if len(series.loss) < MIN_POINTS:

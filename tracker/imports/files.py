@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, printable
 
 DATE_SUFFIX = re.compile(r"_(\d{4}-\d{2}-\d{2}T[0-9.\-]+)$")
+# top-level sections that are JSON objects in every lm-eval version that writes them
+SECTIONS = ("config", "configs", "versions", "n-shot", "n-samples", "higher_is_better",
+            "group_subtasks", "groups")
 NOT_LMEVAL = ("not lm-eval output (expected a JSON object with 'results' and 'versions' or "
               "'config', as lm-eval writes)")
 
@@ -145,6 +148,8 @@ def parse_result(source: ResultSource) -> ResultFile:
                            f"line {error.lineno})") from None
     if not is_lmeval_output(data):
         raise TrackerError(f"{source.label}: {NOT_LMEVAL}")
+    for section in SECTIONS:
+        _object(data.get(section), section, source.label)
     config = data.get("config") or {}
     model_args = parse_model_args(config.get("model_args"))
     modern = "n-samples" in data or "configs" in data or any(
@@ -154,6 +159,8 @@ def parse_result(source: ResultSource) -> ResultFile:
     for name, entry in data["results"].items():
         if name in groups:
             continue
+        for section in ("configs", "higher_is_better"):
+            _object((data.get(section) or {}).get(name), f"{section}.{name}", source.label)
         tasks[name] = _task_entry(name, entry, data, modern)
     revision = model_args.get("revision") or config.get("model_revision")
     dtype = model_args.get("dtype") or str(config.get("model_dtype") or "") or "auto"
@@ -166,6 +173,13 @@ def parse_result(source: ResultSource) -> ResultFile:
         tasks=tasks, groups=tuple(sorted(groups & set(data["results"]))),
         date_id=date.group(1) if date else None,
     )
+
+
+def _object(value: object, where: str, label: str) -> None:
+    """Sections of a result file are JSON objects (or absent)."""
+    if value is not None and not isinstance(value, dict):
+        raise TrackerError(f"{label}: '{printable(where)}' must be a JSON object as lm-eval "
+                           f"writes it, not {type(value).__name__}")
 
 
 def is_lmeval_output(data: object) -> bool:

@@ -265,8 +265,8 @@ def sample_rows(entry: TaskEntry, samples: Iterable[dict[str, Any]]
         doc = str(sample.get("doc_id"))
         row = rows.setdefault(doc, {})
         logged = sample.get("metrics")
-        names = logged if isinstance(logged, list) else [k for k in sample
-                                                         if k not in SAMPLE_FIELDS]
+        names = ([m for m in logged if isinstance(m, str)] if isinstance(logged, list)
+                 else [k for k in sample if k not in SAMPLE_FIELDS])
         for metric in names:
             value = _scalar(sample.get(metric))
             if value is not None and metric not in NOT_PER_EXAMPLE:

@@ -162,7 +162,8 @@ def check_choices(where: str, choices: Sequence[Any], answer: Any) -> None:
 
 def check_targets(where: str, targets: Sequence[Any]) -> tuple[str, ...]:
     """Targets as a tuple of non-empty strings, or a one-line error."""
-    if not targets or not all(isinstance(t, str) for t in targets):
+    if not isinstance(targets, list | tuple) or not targets \
+            or not all(isinstance(t, str) for t in targets):
         raise TrackerError(f"{where}: 'target' must be a string or a non-empty list of strings")
     if any(t.strip() == "" for t in targets):
         raise TrackerError(f"{where}: empty target; every target needs some text")

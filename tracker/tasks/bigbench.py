@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, printable
 from tracker.tasks.base import (
     Example,
     GenerativeExample,
@@ -49,6 +49,9 @@ DEFAULT_INPUT_PREFIX = "\nQ: "
 DEFAULT_OUTPUT_PREFIX = "\nA: "
 DEFAULT_CHOICE_PREFIX = "\n  choice: "
 MAX_NEW_TOKENS = 32
+# task.json keys whose value is text (None, where allowed, means "absent")
+TEXT_KEYS = ("task_prefix", "example_input_prefix", "example_output_prefix", "choice_prefix")
+OPTIONAL_TEXT_KEYS = ("stop_string", "output_regex")
 
 
 def bigbench_tasks(
@@ -78,6 +81,7 @@ def bigbench_task(
         hint = " (for a task made of subtasks, pass its directory)" if path.name == "task.json" \
             else ""
         raise TrackerError(f"{path}: task.json has no examples{hint}")
+    _check_text_keys(data, path)
     default_kind = _default_kind(data, records)
     name = _task_name(path, data) + (f"#{kind}" if kind and kind != default_kind else "")
     kind = kind or default_kind
@@ -111,15 +115,28 @@ def _read_json(path: Path, raw: bytes | None = None) -> dict:
     except json.JSONDecodeError as error:
         raise TrackerError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") \
             from error
+    except UnicodeDecodeError as error:
+        raise TrackerError(f"{path}: not valid JSON (not UTF-8 text: byte {error.start} "
+                           f"cannot be decoded)") from error
     if not isinstance(data, dict):
         raise TrackerError(f"{path}: expected a JSON object at the top level")
     return data
 
 
+def _check_text_keys(data: dict, path: Path) -> None:
+    for key in TEXT_KEYS + OPTIONAL_TEXT_KEYS:
+        value = data.get(key)
+        if key in data and not isinstance(value, str) \
+                and not (value is None and key in OPTIONAL_TEXT_KEYS):
+            raise TrackerError(f"{path}: '{key}' must be a string, got {type(value).__name__}")
+
+
 def _default_kind(data: dict, records: list) -> TaskKind:
     has_scores = all(isinstance(r, dict) and "target_scores" in r for r in records)
     has_target = all(isinstance(r, dict) and "target" in r for r in records)
-    if has_scores and (not has_target or data.get("preferred_score") not in GENERATIVE_SCORES):
+    preferred = data.get("preferred_score")
+    generative = isinstance(preferred, str) and preferred in GENERATIVE_SCORES
+    if has_scores and (not has_target or not generative):
         return "multiple_choice"
     return "generative"
 
@@ -136,7 +153,7 @@ def _example(data: dict, record: Any, kind: TaskKind, index: int, seed: int,
         if not isinstance(scores, dict):
             raise TrackerError(f"{where}: a multiple-choice example needs 'target_scores'")
         choices = list(scores)
-        answer = int(np.argmax([float(scores[c]) for c in choices])) if choices else 0
+        answer = int(np.argmax(_scores(scores, where))) if choices else 0
         check_choices(where, choices, answer)
         if data.get("append_choices_to_input", True):
             prefix = data.get("choice_prefix", DEFAULT_CHOICE_PREFIX)
@@ -152,6 +169,18 @@ def _example(data: dict, record: Any, kind: TaskKind, index: int, seed: int,
     stop = (data["stop_string"],) if data.get("stop_string") else ("\n",)
     return GenerativeExample(str(index), text + output_prefix, targets, stop, MAX_NEW_TOKENS,
                              regex, preamble=preamble)
+
+
+def _scores(scores: dict, where: str) -> list[float]:
+    """The target_scores' values as numbers, or a one-line error."""
+    values = []
+    for choice, value in scores.items():
+        try:
+            values.append(float(value))
+        except (TypeError, ValueError):
+            raise TrackerError(f"{where}: target_scores['{printable(choice)}'] must be a number, "
+                               f"got {value!r}") from None
+    return values
 
 
 def _check_regex(regex: str, where: str) -> None:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from tracker.errors import TrackerError, did_you_mean
+from tracker.errors import TrackerError, did_you_mean, printable
 from tracker.scoring import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 from tracker.tasks.base import (
     Example,
@@ -113,6 +114,12 @@ def _generative(record: dict, where: str, default_id: str) -> GenerativeExample:
     regex = record.get("output_regex")
     if regex is not None and not isinstance(regex, str):
         raise TrackerError(f"{where}: 'output_regex' must be a string")
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as error:
+            raise TrackerError(f"{where}: output_regex {regex!r} is not a valid regex: "
+                               f"{error}") from error
     return GenerativeExample(str(record.get("id", default_id)), record["prompt"], targets,
                              tuple(stop), max_new, regex)
 
@@ -120,5 +127,6 @@ def _generative(record: dict, where: str, default_id: str) -> GenerativeExample:
 def _check_keys(record: dict, allowed: set[str], where: str) -> None:
     for key in record:
         if key not in allowed:
-            raise TrackerError(f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}; "
+            raise TrackerError(f"{where}: unknown key '{printable(key)}'"
+                               f"{did_you_mean(key, allowed)}; "
                                f"allowed: {', '.join(sorted(allowed))}")
