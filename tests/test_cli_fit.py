@@ -98,10 +98,10 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
         def __init__(self, root, **options):  # options: on_note
             self.root = root
 
-        def points(self, setting=None):
+        def points(self, setting=None, tasks=None):
             return pd.concat([points, validation], ignore_index=True)
 
-        def examples(self, setting=None):
+        def examples(self, setting=None, tasks=None):
             return pd.DataFrame(columns=["family", "size", "params", "step", "tokens_seen",
                                          "loss", "task", "metric", "example_id", "value"])
 

@@ -46,6 +46,66 @@ def test_unit_key_is_stable_and_sensitive_to_every_field():
     assert unit_key({"b": 1, "a": 2}) == unit_key({"a": 2, "b": 1})
 
 
+def hub(repo="org/model", revision="step1000", size="s", family="fam"):
+    return Checkpoint(family, size, 1000, None, repo, revision, 123)
+
+
+def local(directory, step=0):
+    return Checkpoint("fam", "s", step, None, str(directory), None, 123)
+
+
+def test_unit_key_changes_with_every_part_of_the_identity(tmp_path, monkeypatch):
+    """Every field that can change a unit's result changes its key: the checkpoint's
+    family, size, step, revision, hub repository and (local) weights digest, the
+    evaluation's version, the limit, dtype, context length and tracker's scoring version;
+    an identical identity gives the same key."""
+    import tracker.units
+
+    monkeypatch.setenv("TRACKER_CACHE_DIR", str(tmp_path / "cache"))
+    weights_a, weights_b = tmp_path / "a", tmp_path / "b"
+    for directory, payload in ((weights_a, b"first weights"), (weights_b, b"other weights")):
+        directory.mkdir()
+        (directory / "model.safetensors").write_bytes(payload)
+    same_bytes = tmp_path / "copy"
+    same_bytes.mkdir()
+    (same_bytes / "model.safetensors").write_bytes(b"first weights")
+
+    def unit(ckpt=None, evaluation=None, limit=None, dtype="float32", context_length=None):
+        return Unit(ckpt or hub(), evaluation or FakeEvaluation("t"), limit, dtype,
+                    context_length)
+
+    base = unit()
+    variants = {
+        "family": unit(hub(family="other")),
+        "size": unit(hub(size="l")),
+        "revision": unit(hub(revision="step2000")),
+        "repo": unit(hub(repo="org/model-deduped")),
+        "version": unit(evaluation=FakeEvaluation("t", "2")),
+        "limit": unit(limit=5),
+        "dtype": unit(dtype="bfloat16"),
+        "context_length": unit(context_length=16),
+        "other context_length": unit(context_length=32),
+        "weights": unit(local(weights_a)),
+        "other weights": unit(local(weights_b)),
+    }
+    keys = {name: u.key for name, u in variants.items()}
+    assert len({base.key, *keys.values()}) == 1 + len(variants), keys
+    monkeypatch.setattr(tracker.units, "SCORING_VERSION", "scoring-version-changed")
+    assert unit().key not in {base.key, *keys.values()}
+    monkeypatch.undo()
+    monkeypatch.setenv("TRACKER_CACHE_DIR", str(tmp_path / "cache"))
+
+    # the same identity, rebuilt from fresh objects, is the same key (a moved copy of the
+    # same weight bytes included: the path of a local checkpoint is not part of its key)
+    assert unit().key == base.key
+    assert unit(context_length=16).key == variants["context_length"].key
+    assert unit(local(same_bytes)).key == variants["weights"].key
+    assert local(weights_a).weights and local(weights_a).weights != local(weights_b).weights
+    # no context length leaves the identity as it was before the field existed
+    assert "context_length" not in base.identity()
+    assert variants["context_length"].identity()["context_length"] == 16
+
+
 def test_write_read_points_and_examples(tmp_path):
     store = RunStore(tmp_path)
     for step, (loss, accuracy) in enumerate([(3.0, [0, 1, 0, 0]), (2.0, [1, 1, 0, 1])]):
@@ -93,3 +153,42 @@ def test_success_clears_an_earlier_failure(tmp_path):
     assert unit.key in store.failures()
     store.write(unit, result("task", [1, 0]), params=1, duration_s=0, device="cpu")
     assert store.failures() == {}
+
+
+def test_write_new_never_replaces_a_stored_unit_and_compares(tmp_path):
+    """A unit another process stored first is kept; the second result is reported as a
+    duplicate, identical or not (the check and the write are one atomic link)."""
+    store = RunStore(tmp_path)
+    unit = Unit(checkpoint(), FakeEvaluation("task"), None, "float32")
+    first = store.write_new(unit, result("task", [0, 1, 1]), params=1, duration_s=0.1,
+                            device="cpu")
+    assert not first.duplicate and store.has(unit)
+    stored = first.path.read_bytes()
+    again = store.write_new(unit, result("task", [0, 1, 1]), params=1, duration_s=9.0,
+                            device="cuda")
+    assert again.duplicate and again.identical
+    other = store.write_new(unit, result("task", [1, 1, 1]), params=1, duration_s=0.1,
+                            device="cpu")
+    assert other.duplicate and not other.identical
+    assert first.path.read_bytes() == stored  # the first result stays
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tracker.files import _temporary, remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    mine = _temporary(tmp_path / "units" / "x.parquet")
+    mine.parent.mkdir(parents=True)
+    mine.write_text("being written")
+    left = mine.with_name(mine.name.replace(f".{os.getpid()}.", f".{dead}."))
+    left.write_text("half")
+    other_host = mine.with_name(".x.parquet.1.abcdef-0123abcd.tmp")
+    other_host.write_text("another machine's live write")
+    assert remove_stale_temporaries(tmp_path) == [left]
+    assert mine.is_file() and other_host.is_file()  # live here; another host's, recent

@@ -53,12 +53,19 @@ class SweepSummary:
     tokens: int = 0
     examples: int = 0
     seconds: float = 0.0
+    # keys this process computed that another process stored first (identical results;
+    # those that differ are in ``differing`` as labels, and noted on the store)
+    duplicates: list[str] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
 
 
 def plan_units(checkpoints: Sequence[Checkpoint], evaluations: Sequence[Evaluation], *,
-               limit: int | None, dtype: str) -> list[Unit]:
-    """Every (checkpoint x evaluation) unit, checkpoint-major, validation first."""
-    return [Unit(c, e, limit, dtype) for c in checkpoints for e in evaluations]
+               limit: int | None, dtype: str, context_length: int | None = None
+               ) -> list[Unit]:
+    """Every (checkpoint x evaluation) unit, checkpoint-major, validation first
+    (``context_length``: the ``--context-length`` the sweep loads models with, else None;
+    it must be the ``EvalSettings.context_length`` the units are evaluated with)."""
+    return [Unit(c, e, limit, dtype, context_length) for c in checkpoints for e in evaluations]
 
 
 def evaluate_units(lm: LoadedModel, checkpoint: Checkpoint, evaluations: Sequence[Evaluation],
@@ -68,18 +75,30 @@ def evaluate_units(lm: LoadedModel, checkpoint: Checkpoint, evaluations: Sequenc
 
     This is the one path by which results are made: ``tracker eval`` and the training
     hooks both call it, so their records are interchangeable.
+
+    A unit that another process stored while this one computed it (two sweeps on one run
+    directory) keeps the stored file: it counts in ``summary.duplicates`` when the results
+    are identical, else in ``summary.differing`` with a one-line note on the store.
     """
     summary = summary if summary is not None else SweepSummary()
     done = []
     for evaluation in evaluations:
-        unit = Unit(checkpoint, evaluation, settings.limit, lm.dtype)
+        unit = Unit(checkpoint, evaluation, settings.limit, lm.dtype, settings.context_length)
         if store.has(unit):
             summary.skipped += 1
             continue
         started = time.perf_counter()
         result = evaluation.evaluate(lm, settings)
         elapsed = time.perf_counter() - started
-        store.write(unit, result, params=lm.params, duration_s=elapsed, device=str(lm.device))
+        written = store.write_new(unit, result, params=lm.params, duration_s=elapsed,
+                                  device=str(lm.device))
+        if written.duplicate:
+            if written.identical:
+                summary.duplicates.append(unit.key)
+            else:
+                summary.differing.append(unit.label)
+                store._note(f"unit {unit.label} [{unit.key}] was computed by another process "
+                            "too, with different results; the one stored first is kept")
         summary.computed.append(unit.key)
         summary.tokens += int(result.extras.get("total_tokens", 0))
         summary.examples += 0 if unit.task == "validation" else len(result.examples)

@@ -72,12 +72,15 @@ class EvalSettings:
     """Run-wide knobs that do not change what a unit measures (except ``limit``).
 
     ``limit`` truncates every task to its first N examples (and the validation set to its
-    first N documents) and is therefore part of every unit key.
+    first N documents) and is therefore part of every unit key; so is ``context_length``
+    (``--context-length``; None: the model's own maximum), with which the loader caps the
+    model's window.
     """
 
     batch_size: int = 8
     limit: int | None = None
     progress: bool = True
+    context_length: int | None = None
 
 
 class Evaluation(Protocol):

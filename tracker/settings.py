@@ -27,7 +27,8 @@ from tracker.errors import TrackerError
 from tracker.units import unit_key
 
 SETTING_ID_LENGTH = 8
-# Evaluation fields shown in a setting's label when they are set (the id covers the rest).
+# Fields shown in a setting's label when they are set (the id covers the rest), read from
+# the unit identity's top level, else from its evaluation's identity.
 LABELLED_FIELDS = (("context_length", "context"), ("num_fewshot", "fewshot"))
 
 
@@ -55,8 +56,11 @@ def setting_of(identity: dict[str, Any]) -> Setting:
     limit = rest.get("limit")
     words = [f"limit={'all' if limit is None else limit}", f"dtype={rest.get('dtype')}"]
     for field, short in LABELLED_FIELDS:
-        if evaluation.get(field) is not None:
-            words.append(f"{short}={evaluation[field]}")
+        value = rest.get(field)
+        if value is None:
+            value = evaluation.get(field)
+        if value is not None:
+            words.append(f"{short}={value}")
     return Setting(unit_key(rest)[:SETTING_ID_LENGTH], " ".join(words))
 
 

@@ -37,7 +37,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,15 @@ import pyarrow.parquet as pq
 
 import tracker
 from tracker.errors import StorageError, unknown_name
-from tracker.files import atomic_write
-from tracker.integrity import RECORD_KEY, CorruptUnit, read_unit, sealed_record, write_parquet
+from tracker.files import atomic_create, atomic_write, remove_stale_temporaries
+from tracker.integrity import (
+    RECORD_KEY,
+    ROWS_DIGEST,
+    CorruptUnit,
+    read_unit,
+    sealed_record,
+    write_parquet,
+)
 from tracker.results import UnitResult
 from tracker.settings import select_records, setting_of
 from tracker.units import Unit, slug
@@ -57,6 +64,16 @@ logger = logging.getLogger(__name__)
 EXPORT_COLUMNS = ["family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
                   "score", "n"]
 LOSS_METRICS = ("bits_per_byte", "loss")  # in order of preference; then proxy_* metrics
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :meth:`RunStore.write_new` did: wrote ``path``, or (``duplicate``) found the
+    unit stored by another process first, with rows and scores ``identical`` or not."""
+
+    path: Path
+    duplicate: bool = False
+    identical: bool = True
 
 
 class RunStore:
@@ -98,19 +115,49 @@ class RunStore:
 
         Raises StorageError (path and reason in one line) when the file cannot be written;
         the unit is then not stored and nothing else in the run is touched."""
-        record = unit_record(unit, result, params=params, duration_s=duration_s, device=device)
-        table = pa.Table.from_pandas(result.examples, preserve_index=False)
-        record = sealed_record(record, table)
-        table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode("utf-8")})
+        _, table = _sealed(unit, result, params=params, duration_s=duration_s, device=device)
         target = self.path(unit)
         try:
             atomic_write(target, lambda tmp: write_parquet(table, tmp))
         except OSError as error:
             raise StorageError.from_os_error("write", target, error) from error
+        self._after_write(unit, target)
+        return target
+
+    def write_new(self, unit: Unit, result: UnitResult, *, params: int | None,
+                  duration_s: float, device: str) -> Written:
+        """Store a finished unit unless its key is stored already (another process computed
+        it too and wrote first: concurrent sweeps, a hook beside ``tracker eval``); then
+        nothing is written, and the answer says whether the stored rows and scores are
+        identical to these. The check and the write are one atomic step where the file
+        system has hard links. A stored file that does not verify is set aside (see
+        :meth:`has`) and this result takes its place. Raises StorageError as :meth:`write`.
+        """
+        record, table = _sealed(unit, result, params=params, duration_s=duration_s,
+                                device=device)
+        target = self.path(unit)
+        for _ in range(3):  # a corrupt file in the way is moved aside, then try again
+            try:
+                created = atomic_create(target, lambda tmp: write_parquet(table, tmp))
+            except OSError as error:
+                raise StorageError.from_os_error("write", target, error) from error
+            if created:
+                self._after_write(unit, target)
+                return Written(target)
+            stored = self._verify(target)
+            if stored is not None:
+                return Written(target, duplicate=True, identical=_same_result(record, stored))
+        raise StorageError(f"cannot write {target}: another file keeps taking its place")
+
+    def _after_write(self, unit: Unit, target: Path) -> None:
         with contextlib.suppress(OSError):  # a stale failure record only misleads `status`
             self.failure_path(unit.key).unlink(missing_ok=True)
         self._supersede_others(unit, target)
-        return target
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove temporary files under the run directory left by killed processes
+        (:func:`tracker.files.remove_stale_temporaries`); returns those removed."""
+        return remove_stale_temporaries(self.root)
 
     def _verify(self, path: Path) -> dict[str, Any] | None:
         """The record of ``path`` once its file is read and checked (once per store object
@@ -340,6 +387,24 @@ def unit_record(unit: Unit, result: UnitResult, *, params: int | None, duration_
         "tracker_version": tracker.__version__,
         "scoring_version": tracker.SCORING_VERSION,
     }
+
+
+def _sealed(unit: Unit, result: UnitResult, *, params: int | None, duration_s: float,
+            device: str) -> tuple[dict[str, Any], pa.Table]:
+    """A unit's sealed record and its table with the record in the metadata."""
+    record = unit_record(unit, result, params=params, duration_s=duration_s, device=device)
+    table = pa.Table.from_pandas(result.examples, preserve_index=False)
+    record = sealed_record(record, table)
+    table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode("utf-8")})
+    return record, table
+
+
+def _same_result(ours: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Same per-example rows (their digest) and the same aggregate scores (compared as
+    JSON, so NaN equals NaN)."""
+    return (ours.get(ROWS_DIGEST) == stored.get(ROWS_DIGEST)
+            and json.dumps(ours["scores"], sort_keys=True)
+            == json.dumps(stored.get("scores"), sort_keys=True))
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 A unit's key is a hash of everything that determines its result: the checkpoint's
 identity, the evaluation's identity (task or validation set, version, prompt format,
-few-shot settings, content hash), the example limit, the dtype, and tracker's scoring
-version. A stored key is never recomputed; a change to any of these is a new unit.
+few-shot settings, content hash), the example limit, the dtype, the context length
+(``--context-length``: a task's long prompts are cut from the left to fit it) and tracker's
+scoring version. A stored key is never recomputed; a change to any of these is a new unit.
+A unit without a context length (the model's own maximum) leaves it out of its identity,
+so its key is the one earlier versions gave it.
 """
 
 from __future__ import annotations
@@ -28,15 +31,19 @@ class Unit:
     evaluation: Evaluation
     limit: int | None
     dtype: str
+    context_length: int | None = None
 
     def identity(self) -> dict[str, Any]:
-        return {
+        identity = {
             "checkpoint": self.checkpoint.identity(),
             "evaluation": self.evaluation.identity(),
             "limit": self.limit,
             "dtype": self.dtype,
             "scoring_version": SCORING_VERSION,
         }
+        if self.context_length is not None:
+            identity["context_length"] = self.context_length
+        return identity
 
     @cached_property
     def key(self) -> str:

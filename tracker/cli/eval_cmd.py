@@ -72,13 +72,19 @@ def run(args: argparse.Namespace) -> int:
     evaluations = [ValidationLoss(load_validation(validation_name), args.context_length)]
     evaluations += _tasks(args.tasks or family.config.tasks or ["none"], args.num_fewshot)
     settings = EvalSettings(batch_size=args.batch_size, limit=args.limit,
-                            progress=not args.quiet and sys.stderr.isatty())
-    units = plan_units(checkpoints, evaluations, limit=args.limit, dtype=args.dtype)
+                            progress=not args.quiet and sys.stderr.isatty(),
+                            context_length=args.context_length)
+    units = plan_units(checkpoints, evaluations, limit=args.limit, dtype=args.dtype,
+                       context_length=args.context_length)
     store = RunStore(run_dir, on_note=lambda note: print_notes([note]))
     shard = distributed_shard()
     if shard.index == 0:
         for warning in remote_code_warnings(checkpoints) + pickle_warnings(checkpoints):
             print(f"tracker: warning: {warning}", file=sys.stderr)
+        removed = store.remove_stale_temporaries()
+        if removed:
+            print_notes([f"removed {len(removed)} temporary file(s) left in {run_dir} by an "
+                         "interrupted run"])
         _write_plan(store, units)
     loader = default_loader(device=args.device, dtype=args.dtype,
                             context_length=args.context_length, allow_pickle=args.allow_pickle)
@@ -133,11 +139,23 @@ def _print_summary(summary: SweepSummary, run_dir: Path, processes: int) -> None
         rate += f", {summary.examples / summary.seconds:,.1f} task examples/s"
     print(f"computed {len(summary.computed)} units, {summary.skipped} already stored, "
           f"{len(summary.failed)} failed in {summary.seconds:,.1f} s{rate}"
+          + _duplicates(summary)
           + (f" (this process of {processes})" if processes > 1 else ""))
     for label, error in summary.failed:
         print(f"  FAILED {label}: {error}")
     print(f"results: {run_dir}  (tracker status --run {run_dir}; "
           f"tracker export --run {run_dir} --out points.csv)")
+
+
+def _duplicates(summary: SweepSummary) -> str:
+    """``; N computed by another process too (identical)`` (and those that differ)."""
+    parts = []
+    if summary.duplicates:
+        parts.append(f"{len(summary.duplicates)} computed by another process too (identical)")
+    if summary.differing:
+        parts.append(f"{len(summary.differing)} computed by another process too with "
+                     "different results (kept the one stored first)")
+    return "".join(f"; {part}" for part in parts)
 
 
 def _fit_and_report(run_dir: Path) -> None:
