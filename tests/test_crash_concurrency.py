@@ -128,7 +128,10 @@ def test_a_sweep_killed_ten_times_exports_the_uninterrupted_bytes(family, refere
                    f"{before} -> {stored(run)}, {len(temporaries)} temporary file(s) left, "
                    f"{len(corrupt)} corrupt" + (" (the run had finished)" if finished else ""))
     print("\n".join(log))
-    assert stored(run) < UNITS, "the kills should leave work for the final run"
+    # how far the kills get depends on the machine's speed and load: what must hold is
+    # that several of them interrupted a sweep with work left (not that work remains now)
+    interrupted = sum("(the run had finished)" not in line for line in log)
+    assert interrupted >= 5, log
     final = tracker(*eval_args(family, run))
     log.append(f"final run: {final.stdout.splitlines()[0] if final.stdout else ''}; "
                f"notes: {[line for line in final.stderr.splitlines() if 'note' in line]}")
