@@ -9,6 +9,7 @@ import json
 import lzma
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,3 +161,17 @@ def lm_eval_bits_per_byte(model_dir: Path, data: Path, task_dir: Path, max_lengt
         device="cpu", batch_size=batch_size, verbosity="ERROR",
     )
     return results["results"]["tracker_validation"]["bits_per_byte,none"]
+
+
+@dataclass(frozen=True)
+class NamedEvaluation:
+    """An evaluation that is only a name and a version: enough to key and store units."""
+
+    name: str
+    version: str = "1"
+
+    def identity(self):
+        return {"task": self.name, "version": self.version}
+
+    def evaluate(self, lm, settings):  # pragma: no cover - not called here
+        raise NotImplementedError

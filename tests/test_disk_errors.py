@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +17,13 @@ import pytest
 
 import tracker.files
 from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.cli import main
 from tracker.errors import StorageError
 from tracker.families import Checkpoint
 from tracker.results import MetricScore, UnitResult
 from tracker.store import RunStore
 from tracker.units import Unit
-
-
-@dataclass(frozen=True)
-class FakeEvaluation:
-    name: str
-    version: str = "1"
-
-    def identity(self):
-        return {"task": self.name, "version": self.version}
-
-    def evaluate(self, lm, settings):  # pragma: no cover - not called here
-        raise NotImplementedError
 
 
 def unit(step=0):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.cli import main
 from tracker.families import Checkpoint
 from tracker.integrity import RECORD_KEY, read_unit, rows_checksum
@@ -27,17 +27,6 @@ from tracker.units import Unit
 
 TASK = "arithmetic:add:1"
 
-
-@dataclass(frozen=True)
-class FakeEvaluation:
-    name: str
-    version: str = "1"
-
-    def identity(self):
-        return {"task": self.name, "version": self.version}
-
-    def evaluate(self, lm, settings):  # pragma: no cover - not called here
-        raise NotImplementedError
 
 
 def unit(task="task", step=0):

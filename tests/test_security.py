@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,13 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.helpers import SAMPLE_DOCUMENTS, tiny_gpt_neox, trained_tokenizer, write_jsonl
+from tests.helpers import (
+    SAMPLE_DOCUMENTS,
+    NamedEvaluation,
+    tiny_gpt_neox,
+    trained_tokenizer,
+    write_jsonl,
+)
 from tracker.checkpoints import load_checkpoint, remote_code_warnings
 from tracker.cli import main
 from tracker.families import Checkpoint, load_family, local_family
@@ -258,17 +263,6 @@ def test_no_shell_in_the_package():
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
 
-
-@dataclass(frozen=True)
-class NamedEvaluation:
-    name: str
-    version: str = "1"
-
-    def identity(self):
-        return {"task": self.name, "version": self.version}
-
-    def evaluate(self, lm, settings):  # pragma: no cover - not called here
-        raise NotImplementedError
 
 
 HOSTILE_NAMES = ["..", ".", "...", "../../../../etc/passwd", "/etc/passwd", "a/../../b",

@@ -1,27 +1,15 @@
 """The run store: atomic unit files, records carrying what produced them, tables back."""
 
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.families import Checkpoint
 from tracker.results import MetricScore, UnitResult
 from tracker.store import RunStore
 from tracker.units import Unit, unit_key
-
-
-@dataclass(frozen=True)
-class FakeEvaluation:
-    name: str
-    version: str = "1"
-
-    def identity(self):
-        return {"task": self.name, "version": self.version}
-
-    def evaluate(self, lm, settings):  # pragma: no cover - not called here
-        raise NotImplementedError
 
 
 def checkpoint(size="s", step=0):
