@@ -62,6 +62,17 @@ def describe_os_error(error: OSError) -> str:
     return " ".join(str(error.strerror or error).split()) or type(error).__name__
 
 
+def one_line(error: BaseException) -> str:
+    """``Type: message`` with the message's whitespace (newlines included) collapsed.
+
+    Example:
+        >>> one_line(ValueError("bad\\n value"))
+        'ValueError: bad value'
+    """
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def printable(text: object) -> str:
     """``text`` as it may appear inside a one-line message: unchanged when printable, else
     with its control characters (newlines, tabs, NUL) escaped as Python writes them.

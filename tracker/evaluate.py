@@ -97,7 +97,7 @@ def evaluate_units(lm: LoadedModel, checkpoint: Checkpoint, evaluations: Sequenc
                 summary.duplicates.append(unit.key)
             else:
                 summary.differing.append(unit.label)
-                store._note(f"unit {unit.label} [{unit.key}] was computed by another process "
+                store.note(f"unit {unit.label} [{unit.key}] was computed by another process "
                             "too, with different results; the one stored first is kept")
         summary.computed.append(unit.key)
         summary.tokens += int(result.extras.get("total_tokens", 0))

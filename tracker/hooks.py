@@ -52,7 +52,7 @@ import torch
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from tracker.checkpoints import LoadedModel
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, one_line
 from tracker.evaluate import evaluate_units
 from tracker.families import Checkpoint
 from tracker.results import EvalSettings, Evaluation
@@ -244,7 +244,7 @@ class TrackerCallback(TrainerCallback):
                 raise TrackerError(f"TrackerCallback: {error}") from error
             except Exception as error:  # e.g. a task's dataset that cannot be read
                 raise TrackerError(f"TrackerCallback could not build its evaluations: "
-                                   f"{_one_line(error)}") from error
+                                   f"{one_line(error)}") from error
 
     def _find_tokenizer(self, kwargs: dict) -> Any:
         if self.tokenizer is not None:
@@ -288,7 +288,7 @@ class TrackerCallback(TrainerCallback):
                         tokens_seen: int | None, location: str | None) -> None:
         """Log one warning line and record the units of this checkpoint that were not
         stored as failed; whatever goes wrong here is logged too, never raised."""
-        message = f"scoring step {step} during training failed: {_one_line(error)}"
+        message = f"scoring step {step} during training failed: {one_line(error)}"
         with contextlib.suppress(Exception):
             if torch.cuda.is_available():  # give back what an out-of-memory left cached
                 torch.cuda.empty_cache()
@@ -299,7 +299,7 @@ class TrackerCallback(TrainerCallback):
                 store.write_failure(unit, message)
             outcome = f"recorded {len(units)} failed unit(s) under {store.root / 'failed'}"
         except Exception as recording:  # noqa: BLE001
-            outcome = f"and recording it failed too: {_one_line(recording)}"
+            outcome = f"and recording it failed too: {one_line(recording)}"
         logger.warning("TrackerCallback: %s; %s; training goes on", message, outcome)
         logger.debug("TrackerCallback: scoring step %d failed", step, exc_info=error)
 
@@ -341,9 +341,3 @@ def _collators(collator: Any) -> Iterator[Any]:
         yield getattr(collator, "tokenizer", None)
         yield getattr(collator, "processing_class", None)
         collator = getattr(collator, "data_collator", None) or getattr(collator, "func", None)
-
-
-def _one_line(error: BaseException) -> str:
-    """``Type: message`` with the message's whitespace (newlines included) collapsed."""
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

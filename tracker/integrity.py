@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tracker.errors import StorageError
+from tracker.errors import StorageError, one_line
 
 RECORD_KEY = b"tracker.record"
 ROWS_DIGEST = "rows_sha256"
@@ -57,7 +57,7 @@ def read_unit(path: Path) -> tuple[dict[str, Any], pa.Table]:
     except (PermissionError, IsADirectoryError) as error:
         raise StorageError.from_os_error("read", path, error) from error
     except (OSError, pa.ArrowException, ValueError, IndexError, RuntimeError) as error:
-        reason = _one_line(error).replace(f"Could not open Parquet input source '{path}': ", "")
+        reason = one_line(error).replace(f"Could not open Parquet input source '{path}': ", "")
         raise CorruptUnit(path, f"unreadable: {reason}") from error
     try:
         record = json.loads((table.schema.metadata or {})[RECORD_KEY])
@@ -116,8 +116,3 @@ def _canonical_values(array: pa.Array) -> bytes:
         return str(kind).encode("utf-8") + b"\0" + np.ascontiguousarray(values).tobytes()
     text = json.dumps(array.to_pylist(), ensure_ascii=False, default=str)
     return b"json\0" + text.encode("utf-8")
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -72,11 +72,12 @@ def select_records(records: Sequence[dict[str, Any]], *, choice: str | None = No
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_task[record["task"]].append(record)
+    setting = {id(record): setting_of(record["identity"]) for record in records}
     chosen: set[int] = set()
     for task, task_records in by_task.items():
-        settings = {setting_of(r["identity"]) for r in task_records}
+        settings = {setting[id(r)] for r in task_records}
         keep = _choose(task, settings, choice, (planned or {}).get(task), source)
-        kept = [r for r in task_records if setting_of(r["identity"]) == keep]
+        kept = [r for r in task_records if setting[id(r)] == keep]
         _refuse_duplicates(task, kept, source)
         chosen |= {id(r) for r in kept}
     return [r for r in records if id(r) in chosen]

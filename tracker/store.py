@@ -193,10 +193,11 @@ class RunStore:
             raise StorageError.from_os_error(f"move corrupt unit file {path} to", target,
                                              error) from error
         self._verified.pop(path, None)
-        self._note(f"corrupt unit file {path} ({corrupt.reason}); moved to {target}; "
+        self.note(f"corrupt unit file {path} ({corrupt.reason}); moved to {target}; "
                    "`tracker eval` recomputes it")
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
+        """A one-line note for the user: to ``on_note`` (the CLI prints it), else logged."""
         self.notes.append(text)
         if self.on_note is not None:
             self.on_note(text)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tracker.checkpoints import pickle_warnings, remote_code_warnings
-from tracker.cli.progress import ProgressPrinter, print_notes
+from tracker.cli.progress import ProgressPrinter, print_note, print_notes
 from tracker.errors import StorageError, TrackerError
 from tracker.evaluate import (
     SweepSummary,
@@ -76,15 +76,15 @@ def run(args: argparse.Namespace) -> int:
                             context_length=args.context_length)
     units = plan_units(checkpoints, evaluations, limit=args.limit, dtype=args.dtype,
                        context_length=args.context_length)
-    store = RunStore(run_dir, on_note=lambda note: print_notes([note]))
+    store = RunStore(run_dir, on_note=print_note)
     shard = distributed_shard()
     if shard.index == 0:
         for warning in remote_code_warnings(checkpoints) + pickle_warnings(checkpoints):
             print(f"tracker: warning: {warning}", file=sys.stderr)
         removed = store.remove_stale_temporaries()
         if removed:
-            print_notes([f"removed {len(removed)} temporary file(s) left in {run_dir} by an "
-                         "interrupted run"])
+            print_note(f"removed {len(removed)} temporary file(s) left in {run_dir} by an "
+                       "interrupted run")
         _write_plan(store, units)
     loader = default_loader(device=args.device, dtype=args.dtype,
                             context_length=args.context_length, allow_pickle=args.allow_pickle)
@@ -165,7 +165,7 @@ def _fit_and_report(run_dir: Path) -> None:
     from tracker.points import read_run
     from tracker.report import build_report
 
-    table = fit_table(*read_run(run_dir, on_note=lambda note: print_notes([note])),
+    table = fit_table(*read_run(run_dir, on_note=print_note),
                       progress=ProgressPrinter())
     print_notes(table.notes)
     table.write_csv(run_dir / "thresholds.csv")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tracker.cli.progress import ProgressPrinter, print_notes
+from tracker.cli.progress import ProgressPrinter, print_note, print_notes
 from tracker.errors import TrackerError
 from tracker.fit.core import DEFAULT_BOOT
 
@@ -52,7 +52,7 @@ def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
     if args.run is not None:
         points, examples = read_run(args.run, setting=getattr(args, "setting", None),
                                     tasks=getattr(args, "tasks", None),
-                                    on_note=lambda note: print_notes([note]))
+                                    on_note=print_note)
         return points, examples, args.out or args.run
     if args.out is None:
         raise TrackerError("--points needs --out DIR (where to write the results)")

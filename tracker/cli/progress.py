@@ -20,7 +20,11 @@ class ProgressPrinter:
             self.last = now
 
 
+def print_note(note: str) -> None:
+    """One note for the user (a fit's note, a corrupt unit set aside), on stderr."""
+    print(f"tracker: note: {note}", file=sys.stderr)
+
+
 def print_notes(notes) -> None:
-    """The fit's one-line notes for the user, on stderr."""
     for note in notes:
-        print(f"tracker: note: {note}", file=sys.stderr)
+        print_note(note)
