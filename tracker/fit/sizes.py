@@ -30,6 +30,7 @@ from typing import Literal
 
 import numpy as np
 
+from tracker.fit.core import prepare_series
 from tracker.fit.hinge import MIN_SIDE, fit_hinge
 from tracker.fit.result import ThresholdFit
 from tracker.fit.smooth import N_PARAMS, SmoothFit, bic, fit_competitors
@@ -74,16 +75,17 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
         >>> result.verdict                                      # doctest: +SKIP
         'consistent across sizes'
     """
-    loss, score, labels, counts = _finite(loss, score, groups, n)
-    names, codes = np.unique(labels, return_inverse=True)
-    sizes_ok = np.bincount(codes) >= MIN_SIZE_POINTS
+    labels = np.asarray(groups).astype(str)
+    series = prepare_series(loss, score, n, labels, None, fit.higher_is_better)
+    finite = np.isfinite(np.asarray(loss, dtype=float)) & np.isfinite(np.asarray(score,
+                                                                                 dtype=float))
+    names = np.unique(labels[finite])  # the order of series.codes
+    codes = series.codes if series.codes is not None else np.zeros(0, dtype=int)
+    sizes_ok = np.bincount(codes, minlength=len(names)) >= MIN_SIZE_POINTS
     if fit.verdict == "insufficient" or sizes_ok.sum() < 2:
         return SizeConsistency("insufficient", n_sizes=int(sizes_ok.sum()))
-    sign = 1.0 if fit.higher_is_better else -1.0
-    order = np.argsort(loss, kind="stable")
-    loss, y, codes = loss[order], sign * score[order], codes[order]
-    counts = None if counts is None else counts[order]
-    weights = observation_weights(y, counts, binomial)
+    sign, loss, y = series.sign, series.loss, series.y
+    weights = observation_weights(y, series.n, binomial)
     model = _pooled_model(fit)
     if model == "constant":  # flat: the level itself (a series of equal scores has no fits)
         residual = y - float(weights @ y / weights.sum())
@@ -113,18 +115,6 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
         offset_ci=(low, high),
         n_sizes=n_sizes, thresholds=_size_thresholds(fit, loss, y, weights, codes, names),
     )
-
-
-def _finite(loss, score, groups, n):
-    loss = np.asarray(loss, dtype=float)
-    score = np.asarray(score, dtype=float)
-    keep = np.isfinite(loss) & np.isfinite(score)
-    counts = None
-    if n is not None:
-        counts = np.asarray(n, dtype=float)[keep]
-        if not np.all(np.isfinite(counts) & (counts > 0)):
-            counts = None
-    return loss[keep], score[keep], np.asarray(groups).astype(str)[keep], counts
 
 
 def _pooled_model(fit: ThresholdFit) -> str:
