@@ -185,6 +185,11 @@ class TrackerCallback(TrainerCallback):
     ``size`` labels the run's rows (default ``"model"``); the checkpoint's location is
     the Trainer's ``output_dir/checkpoint-<step>`` on saves.
 
+    ``forecast=True`` prints one line after each evaluation: when this run's loss,
+    extrapolated against tokens seen, is expected to cross each threshold task's
+    threshold (tracker.forecast.live; needs tokens seen, see above). Also kept in
+    ``callback.forecasts``.
+
     ``tokenizer`` is the tokenizer to score with (a transformers tokenizer, or a processor
     that holds one). Without it the callback takes the
     Trainer's ``processing_class`` (or its tokenizer), else the data collator's
@@ -203,7 +208,7 @@ class TrackerCallback(TrainerCallback):
                  tasks: Sequence[TaskArg] = (), family: str = "run", size: str | None = None,
                  every: Literal["save"] | int = "save", limit: int | None = None,
                  batch_size: int = 32, tokens_per_step: int | None = None,
-                 tokenizer: Any = None) -> None:
+                 tokenizer: Any = None, forecast: bool = False) -> None:
         if every != "save" and not (isinstance(every, int) and every > 0):
             raise ValueError(f"every must be 'save' or a positive number of steps, not {every!r}")
         self.run_dir = Path(run_dir)
@@ -216,6 +221,8 @@ class TrackerCallback(TrainerCallback):
         self.batch_size = batch_size
         self.tokens_per_step = tokens_per_step
         self.tokenizer = tokenizer
+        self.forecast = forecast
+        self.forecasts: list[str] = []
         self.results: list[HookResult] = []
         self._evaluations: list[Evaluation] | None = None
         self._tokenizer: Any = None
@@ -283,6 +290,25 @@ class TrackerCallback(TrainerCallback):
             return
         if result is not None:
             self.results.append(result)
+            if self.forecast:
+                self._print_forecast(result)
+
+    def _print_forecast(self, result: HookResult) -> None:
+        """``forecast=True``: one line per evaluation saying when each threshold task's
+        threshold is expected to be crossed (tracker.forecast.live); a failure here is a
+        warning, never the end of training."""
+        from tracker.forecast.live import crossing_line
+
+        checkpoint = result.checkpoint
+        try:
+            line = crossing_line(self.run_dir, f"{checkpoint.family}/{checkpoint.size}",
+                                 checkpoint.step)
+        except Exception as error:  # noqa: BLE001 - a forecast must never end training
+            logger.warning("TrackerCallback: forecast at step %d failed: %s",
+                           checkpoint.step, one_line(error))
+            return
+        self.forecasts.append(line)
+        print(line, flush=True)
 
     def _record_failure(self, error: Exception, model: Any, step: int,
                         tokens_seen: int | None, location: str | None) -> None:

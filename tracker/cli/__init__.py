@@ -17,7 +17,8 @@ import sys
 from tracker.errors import TrackerError, describe_os_error
 
 # Subcommand modules, in the order `tracker --help` lists them.
-COMMANDS = ("eval", "families", "tasks", "status", "export", "fit", "report", "train", "import")
+COMMANDS = ("eval", "families", "tasks", "status", "export", "fit", "report", "train", "import",
+            "forecast")
 
 
 def build_parser() -> argparse.ArgumentParser:

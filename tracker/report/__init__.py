@@ -21,6 +21,7 @@ from tracker.report.figures import (
     safe_name,
     tokens_figure,
 )
+from tracker.report.forecast import crossing_section
 
 TITLE = "Loss thresholds report"
 TABLE_HEADER = ("task", "metric", "verdict", "threshold", "95% CI", "slope", "baseline",
@@ -48,6 +49,9 @@ def build_report(table: ThresholdTable, out_dir: Path | str) -> ReportFiles:
                 _sizes_section(rows),
                 Section("Forest plot", figures=(forest_figure(rows, figure_dir /
                                                               "forest.png"),))]
+    crossing = crossing_section(table, figure_dir / "crossing.png") if rows else None
+    if crossing is not None:
+        sections.append(crossing)
     curve = loss_curve_figure(rows, figure_dir / "validation_bpb.png") if rows else None
     if curve is not None:
         sections.insert(0, Section("Validation loss", figures=(curve,)))
