@@ -1,13 +1,18 @@
 """Threshold-fit study on synthetic data with a known answer, and the speed benchmark.
 
-Prints two tables:
-1. per case (200 repetitions by default): verdict rates, and for true thresholds the RMSE
-   of the threshold and the coverage of the 95% interval (union of example and size
-   bootstraps), with and without per-size curve offsets;
-2. speed: 800 fits (200 tasks x 4 metrics, 200 points each) with intervals, through the
+Prints three tables:
+1. per case (--reps repetitions, 200 by default): verdict rates (threshold = from chance +
+   kink above chance), and for true thresholds the RMSE and the coverage of the joint 95%
+   interval and of each part alone (examples only, sizes only); points fitted directly,
+   and the same generator with per-item difficulty through the per-example path
+   (`tracker fit --run`); size offsets, per-size bias, a capped hinge, an MMLU-like drift;
+2. multiple testing: --tables tables of 20 series (2 hinges, 18 smooth), Benjamini-Hochberg
+   across each: mean false discovery proportion, share of tables with any, power;
+3. speed: 800 fits (200 tasks x 4 metrics, 200 points each) with intervals, through the
    table-level function the CLI uses, with the load average it ran under.
 
-Usage: .venv/bin/python bench/bench_threshold.py [--reps 200] [--skip-speed] [--skip-study]
+Usage: .venv/bin/python bench/bench_threshold.py [--reps 200] [--tables 200] [--skip-speed]
+       [--skip-study]
 """
 
 from __future__ import annotations
@@ -20,26 +25,42 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from tracker.fit.synthetic import make_series, study_case
+from tracker.fit.study import Case, multiple_testing, run_case
+from tracker.fit.synthetic import make_series
 from tracker.fit.table import fit_table
 
-CASES = (  # (label, shape, size_offset_sd)
-    ("hinge", "hinge", 0.0),
-    ("hinge, sizes offset sd 0.02", "hinge", 0.02),
-    ("hinge, sizes offset sd 0.05", "hinge", 0.05),
-    ("sigmoid (width 0.1)", "sigmoid", 0.0),
-    ("sigmoid (width 0.2)", "mid_sigmoid", 0.0),
-    ("wide sigmoid (width 0.5)", "wide_sigmoid", 0.0),
-    ("linear", "linear", 0.0),
-    ("flat at chance", "flat", 0.0),
+CASES = (
+    Case("hinge", "hinge"),
+    Case("hinge, offsets sd 0.02", "hinge", 0.02),
+    Case("hinge, offsets sd 0.05", "hinge", 0.05),
+    Case("hinge, per example", "hinge", per_example=True),
+    Case("hinge, per example, offsets 0.02", "hinge", 0.02, per_example=True),
+    Case("hinge, per example, offsets 0.05", "hinge", 0.05, per_example=True),
+    Case("capped hinge (ceiling 0.9)", "capped"),
+    Case("sigmoid (width 0.1)", "sigmoid"),
+    Case("sigmoid, offsets 0.02 + bias 0.01", "sigmoid", 0.02, 0.01),
+    Case("wide sigmoid (width 0.5)", "wide_sigmoid"),
+    Case("wide sigmoid, offsets + bias", "wide_sigmoid", 0.02, 0.01),
+    Case("linear", "linear"),
+    Case("linear, offsets + bias", "linear", 0.02, 0.01),
+    Case("power law", "power_law"),
+    Case("power law, offsets + bias", "power_law", 0.02, 0.01),
+    Case("flat at chance", "flat"),
+    Case("flat at chance, bias 0.01", "flat", 0.0, 0.01),
+    Case("MMLU-like drift (14,000 examples)", "mmlu_drift"),
 )
+COLUMNS = ["threshold", "threshold (from chance)", "threshold (kink above chance)", "weak",
+           "slope change", "smooth", "flat", "rmse", "coverage", "cov_examples", "cov_sizes",
+           "seconds"]
+
+
 def study(reps: int) -> pd.DataFrame:
     rows = {}
-    for i, (label, shape, offset) in enumerate(CASES):
+    for i, case in enumerate(CASES):
         start = time.perf_counter()
-        rows[label] = study_case(shape, offset, reps, seed=1000 + i)
-        rows[label]["seconds"] = time.perf_counter() - start
-    return pd.DataFrame.from_dict(rows, orient="index")
+        rows[case.label] = run_case(case, reps, seed=1000 + i)
+        rows[case.label]["seconds"] = time.perf_counter() - start
+    return pd.DataFrame.from_dict(rows, orient="index")[COLUMNS]
 
 
 def speed_points(n_tasks: int = 200, seed: int = 7) -> pd.DataFrame:
@@ -67,14 +88,15 @@ def speed() -> None:
     load = os.getloadavg()
     counts = Counter(row.fit.verdict for row in table.rows)
     print(f"\nspeed: {len(table.rows)} fits (200 tasks x 4 metrics, 200 points each) with "
-          f"intervals ({table.rows[0].fit.n_boot} + {table.rows[0].fit.n_boot} bootstrap "
-          f"replicates each) in {seconds:.1f} s on {os.cpu_count()} cores; load average "
+          f"intervals ({table.rows[0].fit.n_boot} joint bootstrap replicates each) in "
+          f"{seconds:.1f} s on {os.cpu_count()} cores; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; verdicts {dict(counts)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--tables", type=int, default=200)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
     args = parser.parse_args()
@@ -84,6 +106,13 @@ def main() -> None:
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         with pd.option_context("display.width", 200, "display.precision", 3):
             print(study(args.reps).to_string(float_format=lambda x: f"{x:.3f}"))
+        start = time.perf_counter()
+        tables = multiple_testing(args.tables, seed=99)
+        print(f"\nmultiple testing: {args.tables} tables of 20 series (2 hinges, 18 smooth: "
+              f"sigmoid widths 0.1/0.2/0.5, linear, power law, flat in turn), BH across each: "
+              f"false discovery proportion {tables['fdr']:.3f} on average; tables with any "
+              f"false discovery {tables['any_false']:.3f}; true thresholds found "
+              f"{tables['power']:.3f}; {time.perf_counter() - start:.0f} s")
     if not args.skip_speed:
         speed()
 

@@ -101,7 +101,7 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
         def points(self, setting=None, tasks=None):
             return pd.concat([points, validation], ignore_index=True)
 
-        def examples(self, setting=None, tasks=None):
+        def examples(self, setting=None, tasks=None, columns=None):
             return pd.DataFrame(columns=["family", "size", "params", "step", "tokens_seen",
                                          "loss", "task", "metric", "example_id", "value"])
 
@@ -112,3 +112,15 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
     assert list(table["metric"]) == ["accuracy", "brier", "p_correct"]
     assert set(table["verdict"]) == {"threshold"}
     assert table.set_index("metric").loc["brier", "slope"] < 0
+
+
+def test_fit_shared_prints_one_threshold_for_the_tasks(points_csv, tmp_path, capsys):
+    args = parse(["fit", "--points", str(points_csv), "--out", str(tmp_path), "--boot", "60",
+                  "--shared", "arithmetic,sports_understanding"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "shared arithmetic,sports_understanding accuracy: threshold" in out
+    bad = parse(["fit", "--points", str(points_csv), "--out", str(tmp_path), "--boot", "60",
+                 "--shared", "arithmetic,nosuchtask"])
+    with pytest.raises(TrackerError, match="nosuchtask"):
+        bad.func(bad)

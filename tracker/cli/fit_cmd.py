@@ -19,6 +19,10 @@ def register(subparsers) -> None:
         description="Fit, per task and metric, a loss threshold with a bootstrap interval "
                     "and a verdict (threshold, weak, smooth, flat, insufficient).")
     add_input_arguments(parser)
+    parser.add_argument("--shared", type=lambda text: [t for t in text.split(",") if t],
+                        help="also fit one threshold shared by these tasks (comma-separated; "
+                             "task-specific plateaus and slopes) and test it against "
+                             "separate thresholds, per metric the tasks have in common")
     parser.set_defaults(func=run)
 
 
@@ -29,7 +33,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--points", type=Path, help="points CSV (as `tracker export` writes)")
     parser.add_argument("--out", type=Path, help="output directory (default: the run dir)")
     parser.add_argument("--boot", type=int, default=DEFAULT_BOOT,
-                        help="bootstrap replicates per resampling scheme (default 200)")
+                        help=f"joint bootstrap replicates (default {DEFAULT_BOOT})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_setting_argument(parser)
     parser.add_argument("--tasks", type=lambda text: [t for t in text.split(",") if t],
@@ -76,7 +80,35 @@ def run(args) -> int:
     for row in table.rows:
         print(describe(row.task, row.metric, row.fit))
     print(f"wrote {path}")
+    if getattr(args, "shared", None):
+        for line in shared_lines(table, args.shared):
+            print(line)
     return 0
+
+
+def shared_lines(table, tasks: list[str]) -> list[str]:
+    """One line per metric common to `tasks`: the shared threshold against separate ones."""
+    from tracker.fit.shared import fit_shared
+    from tracker.points import BINOMIAL_METRICS
+
+    rows = {(row.task, row.metric): row for row in table.rows}
+    missing = [t for t in tasks if not any(task == t for task, _ in rows)]
+    if missing:
+        raise TrackerError(f"--shared names tasks not in the points: {', '.join(missing)}; "
+                           "check the spelling against the table's task column")
+    metrics = sorted(set.intersection(*({m for task, m in rows if task == t} for t in tasks)))
+    if not metrics:
+        raise TrackerError("--shared tasks have no metric in common")
+    lines = []
+    for metric in metrics:
+        data = {t: (rows[t, metric].points["loss"], rows[t, metric].points["score"],
+                    None, rows[t, metric].fit.higher_is_better) for t in tasks}
+        shared = fit_shared(data, binomial=metric in BINOMIAL_METRICS)
+        lines.append(f"shared {','.join(tasks)} {metric}: threshold {shared.threshold:.3f} "
+                     f"(separate: {', '.join(f'{e:.3f}' for e in shared.separate)}); BIC "
+                     f"shared {shared.bic_shared:.1f} vs separate {shared.bic_separate:.1f}: "
+                     f"{shared.preferred} preferred")
+    return lines
 
 
 def describe(task: str, metric: str, fit) -> str:

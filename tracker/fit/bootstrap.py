@@ -1,7 +1,7 @@
 """Bootstrap replicates that keep the data's dependence, for the threshold's interval.
 
-Two sources of uncertainty, each resampled on its own, and the union of the two percentile
-intervals reported (DESIGN.md, Statistics):
+Two sources of uncertainty, resampled together in each replicate of the joint bootstrap
+(tracker/fit/joint.py; DESIGN.md, Statistics):
 
 1. Test examples. With per-example values (a matrix points x examples, NaN where a point
    lacks an example) the same resampled example indices are used for every checkpoint of a
@@ -69,11 +69,3 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     tail = 50.0 * (1.0 - level)
     low, high = np.percentile(finite, [tail, 100.0 - tail])
     return (float(low), float(high))
-
-
-def union(*intervals: tuple[float, float]) -> tuple[float, float]:
-    """Smallest interval containing every finite interval given."""
-    finite = [iv for iv in intervals if np.isfinite(iv[0]) and np.isfinite(iv[1])]
-    if not finite:
-        return (float("nan"), float("nan"))
-    return (min(iv[0] for iv in finite), max(iv[1] for iv in finite))

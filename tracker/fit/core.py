@@ -1,4 +1,4 @@
-"""fit_threshold: hinge versus smooth models for one series of (loss, score) points."""
+"""fit_threshold: threshold models versus smooth models for one series of (loss, score)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ from typing import Any
 import numpy as np
 
 from tracker.errors import TrackerError
-from tracker.fit import bootstrap as boot
+from tracker.fit import joint
+from tracker.fit.broken import fit_broken_stick
+from tracker.fit.capped import fit_capped_hinge
+from tracker.fit.clustering import design_effect
 from tracker.fit.emergence import emergence_score, final_by_scale
-from tracker.fit.hinge import HingeArrays, fit_hinge, hinge_curve
+from tracker.fit.hinge import fit_hinge, hinge_curve
+from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
+from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
 from tracker.fit.result import ThresholdFit
 from tracker.fit.smooth import N_PARAMS, bic, fit_competitors
-from tracker.fit.verdict import MIN_POINTS, decide
+from tracker.fit.verdict import MIN_POINTS, Evidence, decide
 from tracker.fit.weights import observation_weights
 
-DEFAULT_BOOT = 200  # replicates per bootstrap (examples, and groups): 400 hinge fits in all
-MIN_GROUPS = 3  # resampling 2 groups with replacement is degenerate
+DEFAULT_BOOT = joint.DEFAULT_BOOT
 # Finite values beyond this overflow the fits' sums of squares (1e308 - -1e308 is inf): such
 # a series is refused with a TrackerError rather than crashing inside scipy.
 MAX_MAGNITUDE = 1e100
@@ -58,22 +62,30 @@ def prepare_series(loss, score, n, groups, examples, higher_is_better) -> Series
 
 def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = True,
                   chance: float | None = None, random_state=0, binomial: bool = False,
-                  examples=None, n_boot: int = DEFAULT_BOOT) -> ThresholdFit:
+                  examples=None, n_boot: int = DEFAULT_BOOT, n_pboot: int = DEFAULT_PBOOT,
+                  min_rise: float = DEFAULT_MIN_RISE,
+                  interval_parts: bool = False) -> ThresholdFit:
     """Fit the loss threshold of one (task, metric) series and decide the verdict.
 
     Args:
         loss: per point, lower is better (e.g. validation bits per byte).
         score: per point, in the metric's units.
         n: examples per point (weights; binomial resampling when `binomial`).
-        groups: per point, the model size (or run) it came from: for the group bootstrap
-            and the emergence score.
+        groups: per point, the model size (or run) it came from: resampled with the
+            examples in the joint bootstrap, the clusters of the design effect, and the
+            models of the emergence score (NaN without groups).
         higher_is_better: False for brier, edit distance, NLL: the fit is on -score.
         chance: the metric's chance level, to say whether the plateau sits at chance.
         random_state: int seed or numpy Generator (no global RNG is used).
         binomial: the score is a proportion of n right/wrong examples (accuracy, exact match).
         examples: (n_points, n_examples) per-example values (NaN where absent), to resample
             the same examples for every checkpoint.
-        n_boot: replicates per bootstrap.
+        n_boot: joint bootstrap replicates (examples and sizes together).
+        n_pboot: parametric bootstrap replicates for the p-value (pvalue.py).
+        min_rise: the smallest rise over the data's range that is material, in the
+            metric's units (tracker/fit/material.py).
+        interval_parts: also compute the examples-only and sizes-only intervals (for the
+            coverage study; the reported interval is always the joint one).
 
     Non-finite (loss, score) pairs are dropped and counted in `n_dropped`; fewer than 10
     points left gives verdict 'insufficient'; constant scores give 'flat'. A finite loss or
@@ -97,102 +109,103 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
     if np.ptp(series.y) == 0.0:
         level = float(series.sign * series.y[0])
         return ThresholdFit("flat", baseline=level, reason="constant scores", slope=0.0,
-                            baseline_at_chance=_at_chance(level, 0.0, chance), **base)
-    return _fit_full(series, binomial, chance, rng, n_boot, base)
+                            baseline_at_chance=at_chance(level, 0.0, chance), p_value=1.0,
+                            q_value=1.0, **base)
+    settings = dict(binomial=binomial, n_boot=n_boot, n_pboot=n_pboot, min_rise=min_rise,
+                    parts=interval_parts)
+    return _fit_full(series, chance, rng, settings, base)
 
 
-def _fit_full(series: Series, binomial, chance, rng, n_boot, base) -> ThresholdFit:
-    weights = observation_weights(series.y, series.n, binomial)
-    hinge = fit_hinge(series.loss, series.y, weights)
+def _fit_full(series: Series, chance, rng, settings, base) -> ThresholdFit:
+    binomial = settings["binomial"]
+    loss, y = series.loss, series.y
+    weights = observation_weights(y, series.n, binomial)
+    hinge = fit_hinge(loss, y, weights)
     eta, c, k = float(hinge.eta[0]), float(hinge.c[0]), float(hinge.k[0])
-    c_se, k_se = _hinge_se(series, weights, hinge)
-    competitors = fit_competitors(series.loss, series.y, weights)
-    n_points = len(series.loss)
-    floor = 1e-18 * max(float(weights @ (series.y - series.y.mean()) ** 2), 1e-300)
-    bics: dict[str, float] = {fit.name: bic(fit.sse, n_points, N_PARAMS[fit.name], floor)
-                              for fit in competitors}
-    bics["hinge"] = bic(float(hinge.sse[0]), n_points, N_PARAMS["hinge"], floor)
+    capped = fit_capped_hinge(loss, y, weights)
+    broken = fit_broken_stick(loss, y, weights)
+    competitors = fit_competitors(loss, y, weights)
+    n_points = len(loss)
+    deff = design_effect(y - hinge_curve(loss, eta, c, k), weights, series.codes)
+    floor = 1e-18 * max(float(weights @ (y - y.mean()) ** 2), 1e-300)
+    sses: dict[str, float] = {fit.name: fit.sse for fit in competitors}
+    sses.update(hinge=float(hinge.sse[0]), capped=capped.sse if capped.ok else np.inf,
+                broken_stick=broken.sse if broken.ok else np.inf)
+    bics = {name: bic(sse, n_points, N_PARAMS[name], floor, deff) for name, sse in sses.items()}
+    use_capped = bics["capped"] < bics["hinge"]
+    if use_capped:  # the threshold is the capped hinge's; its (c, k) come from the rise
+        eta, c, k = capped.eta, capped.c, capped.k
+    c_se, k_se = _kinked_se(series, weights, eta, capped.cap if use_capped else None, deff)
     slope_z = k / k_se if k_se > 0 else (np.inf if k > 0 else 0.0)
-    decision = decide(bics, slope_z, bool(hinge.interior[0]))
-    ci_ex, ci_gr, method = _intervals(series, weights, binomial, (eta, c, k), rng, n_boot)
-    ci = boot.union(ci_ex, ci_gr)
+    low = max(capped.cap, float(loss.min())) if use_capped else float(loss.min())
+    rise = abs(series.sign * k * max(eta - low, 0.0))
+    interior = bool(hinge.interior[0]) if not use_capped else _capped_interior(loss, capped)
+    best_smooth = min((f for f in competitors if f.name != "constant"), key=lambda f: bics[f.name])
+    p_value = 1.0
+    if bics[best_smooth.name] > min(bics["hinge"], bics["capped"]):
+        p_value = parametric_p_value(best_smooth, loss, y, weights, series.n, binomial,
+                                     series.sign, rng, settings["n_pboot"])
+    evidence = Evidence(float(slope_z), interior, rise, settings["min_rise"],
+                        best_smooth.converged, p_value)
+    decision = decide(bics, evidence)
+    interval = joint.threshold_interval(series, weights, binomial, (eta, c, k),
+                                        capped.cap if use_capped else None, rng,
+                                        settings["n_boot"], settings["parts"])
     baseline = float(series.sign * c)
-    finals = final_by_scale(series.loss, series.codes)
+    emergence = (emergence_score(y[final_by_scale(loss, series.codes)])
+                 if series.codes is not None else float("nan"))
     fit = ThresholdFit(
-        decision.verdict, threshold=eta, ci_low=ci[0], ci_high=ci[1],
+        decision.verdict, threshold=eta, ci_low=interval.low, ci_high=interval.high,
         slope=float(series.sign * k), slope_z=float(slope_z), baseline=baseline,
-        baseline_se=c_se, baseline_at_chance=_at_chance(baseline, c_se, chance),
+        baseline_se=c_se, baseline_at_chance=at_chance(baseline, c_se, chance),
         delta_bic=float(decision.delta_bic), best_smooth=decision.best_smooth,
-        emergence_score=emergence_score(series.y[finals]), interior=bool(hinge.interior[0]),
-        reason=decision.reason, interval_method=method, ci_example=ci_ex, ci_group=ci_gr,
-        n_boot=n_boot, hinge=(eta, c, k), bic=tuple(sorted(bics.items(), key=lambda kv: kv[1])),
-        smooth=competitors, converged=all(fit.converged for fit in competitors), **base,
+        emergence_score=emergence, interior=interior, reason=decision.reason,
+        interval_method=interval.method, ci_example=interval.example,
+        ci_group=interval.group, n_boot=settings["n_boot"], hinge=(eta, c, k),
+        bic=tuple(sorted(bics.items(), key=lambda kv: kv[1])), smooth=competitors,
+        converged=all(fit.converged for fit in competitors), kinked_model=decision.kinked,
+        capped=(capped.eta, capped.cap, capped.c, capped.k),
+        broken_stick=(broken.eta, broken.a, broken.g, broken.k), rise=rise,
+        design_effect=deff, p_value=p_value, q_value=p_value, evidence=evidence,
+        n_nonrising=interval.n_nonrising, ci_open=interval.open_side,
+        interval_note=interval.note, **base,
     )
     return _as_flat(fit, series, weights) if decision.verdict == "flat" else fit
+
+
+def _capped_interior(loss: np.ndarray, capped) -> bool:
+    """The capped threshold is interior when it is not pinned to the 5-points bound."""
+    from tracker.fit.hinge import MIN_SIDE
+
+    return bool(capped.ok and capped.eta < loss[-MIN_SIDE] - 1e-9 * np.ptp(loss))
 
 
 def _as_flat(fit: ThresholdFit, series: Series, weights: np.ndarray) -> ThresholdFit:
     """A flat series has no threshold: report the constant's level (and its SE) instead."""
     level = float(weights @ series.y / weights.sum())
     dispersion = float(weights @ (series.y - level) ** 2) / max(len(series.y) - 1, 1)
-    level_se = float(np.sqrt(dispersion / weights.sum()))
+    level_se = float(np.sqrt(fit.design_effect * dispersion / weights.sum()))
     baseline = float(series.sign * level)
     nan = float("nan")
     return replace(fit, threshold=nan, ci_low=nan, ci_high=nan, slope=0.0, baseline=baseline,
-                   baseline_se=level_se, baseline_at_chance=_at_chance(baseline, level_se,
-                                                                       fit.chance))
+                   baseline_se=level_se, baseline_at_chance=at_chance(baseline, level_se,
+                                                                      fit.chance))
 
 
-def _hinge_se(series: Series, weights: np.ndarray, hinge: HingeArrays) -> tuple[float, float]:
-    """Standard errors of (c, k) at the fitted eta (WLS, dispersion from the residuals)."""
-    z = np.maximum(hinge.eta[0] - series.loss, 0.0)
+def _kinked_se(series: Series, weights, eta: float, cap: float | None,
+               deff: float) -> tuple[float, float]:
+    """Standard errors of (c, k) at the fitted breakpoints (WLS, dispersion from the
+    residuals), times sqrt(design effect) for points clustered in sizes."""
+    low = -np.inf if cap is None else cap
+    z = eta - np.clip(series.loss, low, eta)
     design = np.stack([np.ones_like(z), z], axis=1)
     info = design.T @ (weights[:, None] * design)
-    dof = max(len(z) - 3, 1)
-    dispersion = float(hinge.sse[0]) / dof
+    coef = np.linalg.lstsq(info, design.T @ (weights * series.y), rcond=None)[0]
+    resid = series.y - design @ coef
+    dof = max(len(z) - (3 if cap is None else 4), 1)
+    dispersion = float(weights @ resid**2) / dof
     try:
-        cov = dispersion * np.linalg.inv(info)
+        cov = deff * dispersion * np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return (float("nan"), float("nan"))
     return (float(np.sqrt(max(cov[0, 0], 0.0))), float(np.sqrt(max(cov[1, 1], 0.0))))
-
-
-def _at_chance(level: float, se: float, chance: float | None) -> bool | None:
-    """Plateau within 2 standard errors of chance (None when chance is unknown)."""
-    if chance is None or not np.isfinite(chance):
-        return None
-    return bool(abs(level - chance) <= max(2.0 * se, 1e-12))
-
-
-def _intervals(series: Series, weights, binomial, params, rng, n_boot):
-    """Percentile intervals for eta from the example bootstrap and the group bootstrap."""
-    loss, y = series.loss, series.y
-    if series.examples is not None:
-        replicates = series.sign * boot.example_replicates(series.examples, rng, n_boot)
-        method = "examples"
-    elif binomial and series.n is not None:
-        replicates = series.sign * boot.binomial_replicates(series.sign * y, series.n, rng,
-                                                            n_boot)
-        method = "binomial"
-    else:
-        fitted = hinge_curve(loss, *params)
-        replicates = boot.residual_replicates(fitted, y, weights, rng, n_boot)
-        method = "residual"
-    rep_weights = observation_weights(replicates, series.n, binomial)
-    ci_ex = _eta_interval(fit_hinge(loss, replicates, rep_weights))
-    ci_gr = (float("nan"), float("nan"))
-    if series.codes is not None and series.codes.max() + 1 >= MIN_GROUPS:
-        n_groups = int(series.codes.max()) + 1
-        mult = boot.group_multiplicities(series.codes, rng, n_boot)
-        fits = fit_hinge(loss, np.broadcast_to(y, mult.shape), weights * mult)
-        # Resampling G clusters understates their variance by (G - 1) / G; with 5 sizes that
-        # matters, so deviations from the estimate are scaled back up by sqrt(G / (G - 1)).
-        inflate = np.sqrt(n_groups / (n_groups - 1))
-        ci_gr = _eta_interval(fits, centre=params[0], inflate=inflate)
-        method += "+groups"
-    return ci_ex, ci_gr, method
-
-
-def _eta_interval(fits: HingeArrays, centre: float = 0.0, inflate: float = 1.0):
-    etas = centre + inflate * (fits.eta - centre)
-    return boot.percentile_interval(np.where(fits.ok, etas, np.nan))

@@ -4,9 +4,11 @@
 
 with y the scores of the models sorted by scale. Like BIG-bench, one score per model: each
 size's final checkpoint (largest step, or lowest loss when steps are unknown), sorted by
-parameter count (or, without it, by that checkpoint's loss, highest first, since bigger
-models reach lower loss). Scores are oriented so that a positive E means "better with scale"
-for lower-is-better metrics too. Without groups every point counts as its own model.
+parameter count when every size has one (else, for every size alike, by that checkpoint's
+loss, highest first, since bigger models reach lower loss: mixing the two keys would put
+sizes without a count in an arbitrary place). Scores are oriented so that a positive E means
+"better with scale" for lower-is-better metrics too. Without model sizes there is no score
+(NaN): checkpoints of one run are not models of different scale.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def final_by_scale(
     if groups is None:
         return np.argsort(-loss, kind="stable")
     groups = np.asarray(groups)
-    finals, keys = [], []
+    finals = []
     for label in np.unique(groups):
         members = np.flatnonzero(groups == label)
         if step is not None and np.all(np.isfinite(step[members])):
@@ -53,9 +55,8 @@ def final_by_scale(
         else:
             chosen = members[np.argmin(loss[members])]
         finals.append(chosen)
-        if params is not None and np.isfinite(params[chosen]):
-            keys.append(float(params[chosen]))
-        else:
-            keys.append(-float(loss[chosen]))
-    order = np.argsort(np.asarray(keys, dtype=float), kind="stable")
-    return np.asarray(finals)[order]
+    chosen_all = np.asarray(finals, dtype=int)
+    counts = None if params is None else np.asarray(params, dtype=float)[chosen_all]
+    keys = counts if counts is not None and np.all(np.isfinite(counts)) else -loss[chosen_all]
+    order = np.argsort(keys, kind="stable")
+    return chosen_all[order]

@@ -75,18 +75,19 @@ def _coefficients(pre: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
 
 
 def _candidates(loss: np.ndarray, coef: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Candidate etas per segment j (between loss[j] and loss[j+1]), shape (B, n-1, 3)."""
+    """Candidate etas per segment j (between loss[j] and loss[j+1]), shape (B, n-1, 2): the
+    segment's left end and its stationary point (clipped into it). The right end needs no
+    check of its own: the profiled SSE is continuous in eta, so it equals the next
+    segment's left end, and the last allowed segment's right end is the upper bound, where
+    a pinned fit's stationary point is clipped to."""
     a1, a0, b2, b1, b0 = (c[:, :-1] for c in coef)
     left, right = loss[:-1], loss[1:]
     den = a1 * b1 - 2.0 * a0 * b2
     with np.errstate(divide="ignore", invalid="ignore"):
         stationary = (a0 * b1 - 2.0 * a1 * b0) / den
-    stationary = np.where(np.isfinite(stationary), stationary, left)
+    stationary = np.where(np.isfinite(stationary), stationary, right)
     stationary = np.clip(stationary, left, right)
-    shape = a1.shape
-    return np.stack(
-        [np.broadcast_to(left, shape), np.broadcast_to(right, shape), stationary], axis=-1
-    )
+    return np.stack([np.broadcast_to(left, a1.shape), stationary], axis=-1)
 
 
 def _allowed_segments(w: np.ndarray) -> np.ndarray:
@@ -122,7 +123,10 @@ def fit_hinge(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> HingeArrays:
     num = a1 * cand + a0
     den = b2 * cand**2 + b1 * cand + b0
     gain = np.where((num > 0) & (den > 1e-300), num**2 / np.where(den > 0, den, 1.0), 0.0)
-    gain = np.where(_allowed_segments(w2)[:, :, None], gain, -1.0)
+    allowed = _allowed_segments(w2)
+    # a segment's left end is the previous segment's right end (the SSE is continuous)
+    left_ok = allowed | np.concatenate([np.zeros_like(allowed[:, :1]), allowed[:, :-1]], axis=1)
+    gain = np.where(np.stack([left_ok, allowed], axis=-1), gain, -1.0)
     flat = gain.reshape(gain.shape[0], -1)
     best = np.argmax(flat, axis=1)
     rows = np.arange(flat.shape[0])

@@ -23,7 +23,10 @@ import numpy as np
 from scipy import optimize
 
 SmoothName = Literal["constant", "linear", "sigmoid", "power_law"]
-N_PARAMS: dict[str, int] = {"constant": 1, "linear": 2, "power_law": 3, "sigmoid": 4, "hinge": 3}
+_MAGS = np.logspace(np.log10(0.05), np.log10(40.0), 24)
+POWER_ALPHAS = np.concatenate([-_MAGS[::-1], _MAGS])
+N_PARAMS: dict[str, int] = {"constant": 1, "linear": 2, "power_law": 3, "sigmoid": 4, "hinge": 3,
+                            "capped": 4, "broken_stick": 4}
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,16 @@ class SmoothFit:
         return _evaluate(self.name, self.params, np.asarray(loss, dtype=float))
 
 
-def bic(sse: float, n_points: int, n_params: int, sse_floor: float) -> float:
-    """Gaussian BIC up to a constant shared by all models fitted with the same weights."""
-    return n_points * float(np.log(max(sse, sse_floor) / n_points)) + n_params * np.log(n_points)
+def bic(sse: float, n_points: int, n_params: int, sse_floor: float,
+        design_effect: float = 1.0) -> float:
+    """Gaussian BIC up to a constant shared by all models fitted with the same weights.
+
+    With points clustered in sizes the log-likelihood is scaled by 1 / design_effect and
+    the penalty uses N_eff = N / design_effect (tracker/fit/clustering.py).
+    """
+    n_eff = n_points / max(design_effect, 1.0)
+    return (n_eff * float(np.log(max(sse, sse_floor) / n_points))
+            + n_params * np.log(max(n_eff, 2.0)))
 
 
 def _evaluate(name: str, params: tuple[float, ...], loss: np.ndarray) -> np.ndarray:
@@ -90,13 +100,46 @@ def fit_linear(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> SmoothFit:
     return SmoothFit("linear", (float(a[0]), float(b[0])), float(sse[0]))
 
 
-def fit_sigmoid(loss: np.ndarray, y: np.ndarray, w: np.ndarray, n_starts: int = 2) -> SmoothFit:
-    """Grid over (L0, log s) with (lo, hi) profiled, then least_squares from the best starts."""
+def _sigmoid_grid(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(L0, s, basis) over the sigmoid's grid: 28 centres x 16 widths."""
     span = max(float(np.ptp(loss)), 1e-9)
     centres = np.linspace(loss.min() - 0.5 * span, loss.max() + 0.5 * span, 28)
     scales = span * np.logspace(-2.5, 0.5, 16)
     l0, s = (g.ravel() for g in np.meshgrid(centres, scales, indexing="ij"))
-    basis = _sigmoid((l0[:, None] - loss[None, :]) / s[:, None])
+    return l0, s, _sigmoid((l0[:, None] - loss[None, :]) / s[:, None])
+
+
+def _power_grid(loss: np.ndarray) -> np.ndarray | None:
+    """Basis (48, n) of (L / L_med)^(-alpha) over the power law's alpha grid."""
+    if np.min(loss) <= 0:
+        return None
+    log_ratio = np.log(loss / float(np.median(loss)))
+    return np.exp(-POWER_ALPHAS[:, None] * log_ratio[None, :])
+
+
+def grid_sse(loss: np.ndarray, Y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Best smooth SSE per row of Y (B, n) with fixed weights w: linear exactly, sigmoid and
+    power law over their grids (linear parameters profiled), by matrix products."""
+    bases = [loss[None, :], _sigmoid_grid(loss)[2]]
+    power = _power_grid(loss)
+    if power is not None:
+        bases.append(power)
+    basis = np.concatenate(bases, axis=0)
+    sw = w.sum()
+    db = basis - (basis @ w / sw)[:, None]
+    dY = Y - (Y @ w / sw)[:, None]
+    sbb = (db * db) @ w
+    cross = (db * w) @ dY.T  # (G, B)
+    gain = np.where(sbb[:, None] > 1e-300, cross**2 / np.where(sbb > 1e-300, sbb, 1.0)[:, None],
+                    0.0)
+    return np.maximum((dY * dY) @ w - gain.max(axis=0), 0.0)
+
+
+def fit_sigmoid(loss: np.ndarray, y: np.ndarray, w: np.ndarray, n_starts: int = 6) -> SmoothFit:
+    """Grid over (L0, log s) with (lo, hi) profiled, then least_squares from the best starts
+    (distinct grid cells; the best refinement wins, and `converged` is that one's)."""
+    span = max(float(np.ptp(loss)), 1e-9)
+    l0, s, basis = _sigmoid_grid(loss)
     lo, slope, sse = _profile(basis, y, w)
     order = np.argsort(sse)[:n_starts]
     best = SmoothFit("sigmoid", (lo[order[0]], lo[order[0]] + slope[order[0]],
@@ -128,7 +171,7 @@ def _refine_sigmoid(loss, y, w, start, span) -> SmoothFit:
               [np.inf, np.inf, loss.max() + 2 * span, np.log(span * 10)])
     x0 = np.clip(np.asarray(start, dtype=float), np.array(bounds[0]) + 1e-9,
                  np.array(bounds[1]) - 1e-9)
-    result = optimize.least_squares(residual, x0, jac=jacobian, bounds=bounds, max_nfev=200)
+    result = optimize.least_squares(residual, x0, jac=jacobian, bounds=bounds, max_nfev=1000)
     lo, hi, l0, log_s = result.x
     return SmoothFit("sigmoid", (float(lo), float(hi), float(l0), float(np.exp(log_s))),
                      float(2.0 * result.cost), converged=bool(result.status > 0),
@@ -142,8 +185,7 @@ def fit_power_law(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> SmoothFit:
         return SmoothFit("power_law", (float(w @ y / w.sum()), 0.0, 1.0, l_med), np.inf,
                          converged=False, message="power law needs positive losses")
     log_ratio = np.log(loss / l_med)
-    mags = np.logspace(np.log10(0.05), np.log10(40.0), 24)
-    alphas = np.concatenate([-mags[::-1], mags])
+    alphas = POWER_ALPHAS
 
     def profile(alpha_values):
         basis = np.exp(-np.asarray(alpha_values)[:, None] * log_ratio[None, :])

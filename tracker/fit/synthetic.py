@@ -6,14 +6,27 @@ Every size starts at loss eta + 1.0 and trains down to a lower final loss the bi
 with a little jitter. Scores are Binomial(n_examples, p(L)) / n_examples, with p one of:
 
 - hinge:        chance + slope * max(eta_s - L, 0), the truth being eta (threshold)
+- capped:       the hinge capped at a ceiling of 0.9, with slope ~ U[0.66, 0.75] so that only
+                the largest size (final loss eta - 1.0) reaches the ceiling (threshold)
 - sigmoid:      chance + (0.9 - chance) * logistic((eta - L) / 0.1)  (sharp, both plateaus seen)
 - mid_sigmoid:  as sigmoid with width 0.2
 - wide_sigmoid: as sigmoid with width 0.5
 - linear:       chance + 0.25 * (eta + 1.0 - L)
+- power_law:    chance + 0.65 ((eta + 1) / L)^3 rescaled to run from chance at the highest
+                loss to 0.9 at eta - 1.0 (convex in loss, no kink)
 - flat:         chance
+- mmlu_drift:   an MMLU-like slow drift above chance: chance + 0.005 (eta + 1 - L) plus a
+                small kink 0.02 max(eta - L, 0), with 14,000 examples (n_examples is
+                ignored): a kink that is real and detectable but not a material rise
 
 `size_offset_sd` shifts each size's curve along the loss axis by its own N(0, sd) draw
 (eta_s = eta + offset_s), the "sizes differ slightly" case; the target stays eta.
+`size_bias_sd` adds to each size's probability its own N(0, sd) constant (a per-size bias
+in score units). `item_sd` > 0 draws per-example values instead of binomial counts:
+example i at a point is right when Phi(sqrt(r) a_i + sqrt(1 - r) e) < p, with a_i ~ N(0, 1)
+the item's difficulty shared by every checkpoint, e ~ N(0, 1) fresh, and r = item_sd^2 /
+(1 + item_sd^2); the marginal probability stays p, and `examples` holds the (n_points,
+n_examples) matrix the per-example path (`tracker fit --run`) resamples.
 """
 
 from __future__ import annotations
@@ -23,8 +36,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
-Shape = Literal["hinge", "sigmoid", "mid_sigmoid", "wide_sigmoid", "linear", "flat"]
+Shape = Literal["hinge", "capped", "sigmoid", "mid_sigmoid", "wide_sigmoid", "linear",
+                "power_law", "flat", "mmlu_drift"]
+THRESHOLD_SHAPES = ("hinge", "capped")
+CEILING = 0.9
+MMLU_EXAMPLES = 14_000
 WIDTHS = {"sigmoid": 0.1, "mid_sigmoid": 0.2, "wide_sigmoid": 0.5}
 
 
@@ -40,15 +58,20 @@ class SyntheticSeries:
     step: np.ndarray
     true_threshold: float
     true_slope: float
+    examples: np.ndarray | None = None  # (n_points, n_examples) 0/1 values, item_sd > 0
 
 
 def make_series(shape: Shape, rng: np.random.Generator, *, n_points: int = 200,
                 n_examples: int = 500, n_sizes: int = 5, chance: float = 0.25,
                 size_offset_sd: float = 0.0, eta: float | None = None,
-                slope: float | None = None) -> SyntheticSeries:
+                slope: float | None = None, size_bias_sd: float = 0.0,
+                item_sd: float = 0.0) -> SyntheticSeries:
     """Draw one series; eta ~ U[2, 3] and slope ~ U[0.3, 0.6] unless given."""
     eta = float(rng.uniform(2.0, 3.0)) if eta is None else eta
-    slope = float(rng.uniform(0.3, 0.6)) if slope is None else slope
+    if slope is None:
+        slope = float(rng.uniform(0.66, 0.75) if shape == "capped" else rng.uniform(0.3, 0.6))
+    if shape == "mmlu_drift":
+        n_examples = MMLU_EXAMPLES
     size = np.repeat(np.arange(n_sizes), int(np.ceil(n_points / n_sizes)))[:n_points]
     per_size = np.bincount(size, minlength=n_sizes)
     loss, step = np.empty(n_points), np.empty(n_points)
@@ -61,16 +84,43 @@ def make_series(shape: Shape, rng: np.random.Generator, *, n_points: int = 200,
     offsets = rng.normal(0.0, size_offset_sd, n_sizes) if size_offset_sd > 0 else np.zeros(
         n_sizes)
     p = _probability(shape, loss - offsets[size], eta, slope, chance)
-    score = rng.binomial(n_examples, np.clip(p, 0.0, 1.0)) / n_examples
-    truth = eta if shape == "hinge" else float("nan")
+    if size_bias_sd > 0:
+        p = p + rng.normal(0.0, size_bias_sd, n_sizes)[size]
+    p = np.clip(p, 0.0, 1.0)
+    examples = None
+    if item_sd > 0:
+        examples = item_matrix(p, n_examples, item_sd, rng)
+        score = examples.mean(axis=1)
+    else:
+        score = rng.binomial(n_examples, p) / n_examples
+    truth = eta if shape in THRESHOLD_SHAPES else float("nan")
     return SyntheticSeries(loss, score, np.full(n_points, n_examples), size,
-                           (10.0 ** (6 + size)).astype(float), step, truth, slope)
+                           (10.0 ** (6 + size)).astype(float), step, truth, slope, examples)
+
+
+def item_matrix(p: np.ndarray, n_examples: int, item_sd: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """0/1 values (n_points, n_examples) with marginal p and item effects shared across
+    checkpoints (a Gaussian copula; see the module docstring)."""
+    r = item_sd**2 / (1.0 + item_sd**2)
+    items = rng.standard_normal(n_examples)
+    latent = np.sqrt(r) * items[None, :] + np.sqrt(1.0 - r) * rng.standard_normal(
+        (p.size, n_examples))
+    return (special.ndtr(latent) < p[:, None]).astype(float)
 
 
 def _probability(shape: Shape, loss: np.ndarray, eta: float, slope: float,
                  chance: float) -> np.ndarray:
     if shape == "hinge":
         return chance + slope * np.maximum(eta - loss, 0.0)
+    if shape == "capped":
+        return np.minimum(chance + slope * np.maximum(eta - loss, 0.0), CEILING)
+    if shape == "power_law":
+        top, bottom = eta + 1.0, eta - 1.0
+        curve = ((top / loss) ** 3 - 1.0) / ((top / bottom) ** 3 - 1.0)
+        return chance + (CEILING - chance) * curve
+    if shape == "mmlu_drift":
+        return chance + 0.005 * (eta + 1.0 - loss) + 0.02 * np.maximum(eta - loss, 0.0)
     if shape in WIDTHS:
         return chance + (0.9 - chance) / (1.0 + np.exp((loss - eta) / WIDTHS[shape]))
     if shape == "linear":
@@ -109,23 +159,3 @@ def demo_points(rng: np.random.Generator) -> pd.DataFrame:
     flat = make_series("flat", rng, eta=2.5)
     frames.append(series_frame(flat, "navigate", "accuracy", flat.score, 0.25))
     return pd.concat(frames, ignore_index=True)
-
-
-def study_case(shape: Shape, offset_sd: float, reps: int, seed: int) -> dict[str, float]:
-    """Verdict rates, threshold RMSE and 95%-interval coverage over `reps` series."""
-    from tracker.fit.core import fit_threshold
-
-    rng = np.random.default_rng(seed)  # the data; each fit's bootstrap has its own stream
-    verdicts = dict.fromkeys(("threshold", "weak", "smooth", "flat", "insufficient"), 0.0)
-    errors, covered = [], []
-    for rep in range(reps):
-        data = make_series(shape, rng, size_offset_sd=offset_sd)
-        fit = fit_threshold(data.loss, data.score, n=data.n, groups=data.size, chance=0.25,
-                            binomial=True, random_state=np.random.default_rng([seed, rep]))
-        verdicts[fit.verdict] += 1.0 / reps
-        if np.isfinite(data.true_threshold):
-            errors.append(fit.threshold - data.true_threshold)
-            covered.append(fit.ci_low <= data.true_threshold <= fit.ci_high)
-    rmse = float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan")
-    return {**verdicts, "rmse": rmse,
-            "coverage": float(np.mean(covered)) if covered else float("nan")}

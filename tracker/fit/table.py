@@ -18,13 +18,17 @@ import pandas as pd
 
 from tracker.fit.core import DEFAULT_BOOT, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
+from tracker.fit.material import min_rise_for
+from tracker.fit.pvalue import bh_q_values
 from tracker.fit.result import ThresholdFit
 from tracker.fit.sizes import SizeConsistency, size_consistency
+from tracker.fit.verdict import decide
 from tracker.points import BINOMIAL_METRICS, validate_points
 
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "threshold", "ci_low", "ci_high", "slope",
                      "baseline", "baseline_at_chance", "delta_bic", "best_smooth",
-                     "emergence_score", "n_points")
+                     "emergence_score", "n_points", "label", "kinked_model", "ci_open",
+                     "n_nonrising", "rise", "p_value", "q_value")
 SIZE_COLUMNS = ("same_loss_same_score", "size_model_preferred", "size_offset",
                 "size_offset_size", "size_offset_ci_low", "size_offset_ci_high",
                 "size_thresholds")
@@ -71,14 +75,16 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
     """Fit every (task, metric) series of `points` (export columns; validated here).
 
     Each series gets its own generator, seeded from `random_state` and its (task, metric)
-    names, so a series' result does not depend on which other series are in the table.
+    names, so a series' fit does not depend on which other series are in the table; its
+    q-value (Benjamini-Hochberg over every series' p-value) does, by design: a
+    `threshold` verdict needs q <= 0.05 (else it is `weak`, and the reason says so).
 
     Example:
         >>> table = fit_table(pd.read_csv("points.csv"))  # doctest: +SKIP
         >>> table.write_csv("thresholds.csv")             # doctest: +SKIP
     """
     validated = validate_points(points)
-    frame, circular = _without_proxy_source(validated.frame)
+    frame, circular = without_proxy_source(validated.frame)
     keys = sorted(frame.groupby(["task", "metric"]).groups)
     base_seed = int(np.random.default_rng(random_state).integers(2**63))
     rows = []
@@ -91,10 +97,26 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
                              _consistency(series, fit, child)))
         if progress is not None:
             progress(i + 1, len(keys), f"{task}/{metric}")
-    return ThresholdTable(tuple(rows), validated.notes + circular)
+    return ThresholdTable(tuple(with_q_values(rows)), validated.notes + circular)
 
 
-def _without_proxy_source(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def with_q_values(rows: list[TableRow]) -> list[TableRow]:
+    """Benjamini-Hochberg q-values across the rows, and the verdicts re-decided with them."""
+    q_values = bh_q_values([row.fit.p_value for row in rows])
+    return [replace(row, fit=requalify(row.fit, float(q))) for row, q in zip(rows, q_values,
+                                                                            strict=True)]
+
+
+def requalify(fit: ThresholdFit, q_value: float) -> ThresholdFit:
+    """The fit with its table-wide q-value; a threshold whose q exceeds 0.05 becomes weak."""
+    if fit.evidence is None or not fit.bic:
+        return replace(fit, q_value=q_value)
+    decision = decide(dict(fit.bic), replace(fit.evidence, q_value=q_value))
+    return replace(fit, q_value=q_value, verdict=decision.verdict, reason=decision.reason,
+                   evidence=replace(fit.evidence, q_value=q_value))
+
+
+def without_proxy_source(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """A proxy loss made from a series' own results (``proxy_ln_lambada_openai_ppl`` is
     LAMBADA's perplexity) would be fitted against itself: that series is left out, and the
     other metrics of its task are named in a note (they share the proxy's examples)."""
@@ -117,7 +139,7 @@ def _without_proxy_source(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str,
 
 
 def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,
-               rng: np.random.Generator) -> ThresholdFit:
+               rng: np.random.Generator, interval_parts: bool = False) -> ThresholdFit:
     """fit_threshold on one series' columns, then the emergence score by parameter count."""
     metric = str(series["metric"].iloc[0])
     higher = bool(series["higher_is_better"].iloc[0])
@@ -128,7 +150,8 @@ def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,
     fit = fit_threshold(series["loss"], series["score"], n=n if np.isfinite(n).all() else None,
                         groups=groups, higher_is_better=higher, chance=chance,
                         random_state=rng, binomial=metric in BINOMIAL_METRICS,
-                        examples=examples, n_boot=n_boot)
+                        examples=examples, n_boot=n_boot, min_rise=min_rise_for(metric),
+                        interval_parts=interval_parts)
     if groups is None or fit.verdict == "insufficient":
         return fit
     loss = series["loss"].to_numpy(float)

@@ -23,7 +23,8 @@ from tracker.fit.table import TableRow
 from tracker.points import loss_label
 
 VERDICT_COLOURS = {"threshold": "#c0392b", "weak": "#e67e22", "smooth": "#2471a3",
-                   "flat": "#7f8c8d", "insufficient": "#7f8c8d"}
+                   "flat": "#7f8c8d", "insufficient": "#7f8c8d",
+                   "slope change": "#8e44ad"}
 PANEL_W, PANEL_H, MAX_COLS = 4.6, 3.6, 3
 
 
@@ -34,7 +35,7 @@ def safe_name(text: str) -> str:
     return cleaned if cleaned.strip(".") else "task"
 
 
-def _grid(n_panels: int) -> tuple[Figure, list]:
+def figure_grid(n_panels: int) -> tuple[Figure, list]:
     cols = min(n_panels, MAX_COLS)
     rows = math.ceil(n_panels / cols)
     size = (max(PANEL_W * cols, 7.5), PANEL_H * rows)
@@ -66,7 +67,7 @@ def _labels(row: TableRow) -> list[str]:
 
 
 def loss_figure(task: str, rows: list[TableRow], path: Path) -> Path:
-    figure, axes = _grid(len(rows))
+    figure, axes = figure_grid(len(rows))
     colours = _size_colours(rows)
     for ax, row in zip(axes, rows, strict=True):
         _loss_panel(ax, row, colours)
@@ -91,10 +92,12 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
         ax.plot(grid, fit.predict(grid, fit.best_smooth), color="#2471a3", ls="--",
                 lw=1.5, label=f"best smooth: {fit.best_smooth}")
     if math.isfinite(fit.threshold) and fit.verdict in ("threshold", "weak"):
-        if math.isfinite(fit.ci_low):
-            ax.axvspan(fit.ci_low, fit.ci_high, color="#c0392b", alpha=0.15, label="95% CI")
+        if math.isfinite(fit.ci_low) or math.isfinite(fit.ci_high):  # open sides: data's edge
+            low = fit.ci_low if math.isfinite(fit.ci_low) else float(frame["loss"].min())
+            high = fit.ci_high if math.isfinite(fit.ci_high) else float(frame["loss"].max())
+            ax.axvspan(low, high, color="#c0392b", alpha=0.15, label="95% CI")
         ax.axvline(fit.threshold, color="#c0392b", lw=1.2)
-    verdict = fit.verdict + (f" at {fit.threshold:.3f}" if fit.verdict in (
+    verdict = fit.label + (f" at {fit.threshold:.3f}" if fit.verdict in (
         "threshold", "weak") else "")
     ax.text(0.02, 0.97, verdict, transform=ax.transAxes, va="top", fontsize=10,
             color=VERDICT_COLOURS[fit.verdict], fontweight="bold")
@@ -103,10 +106,10 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
     ax.set_xlabel(loss_label(frame))
     ax.set_ylabel(row.metric)
     ax.invert_xaxis()
-    _legend(ax)
+    add_legend(ax)
 
 
-def _legend(ax, inside_up_to: int = 8) -> None:
+def add_legend(ax, inside_up_to: int = 8) -> None:
     """A legend inside the panel for a few entries; beside it, in small type, for many
     (a family of 16 sizes would hide the points)."""
     entries = len(ax.get_legend_handles_labels()[1])
@@ -123,7 +126,7 @@ def tokens_figure(task: str, rows: list[TableRow], path: Path) -> Path | None:
                      if rows[0].points[c].notna().any()), None)
     if x_column is None:
         return None
-    figure, axes = _grid(len(rows))
+    figure, axes = figure_grid(len(rows))
     colours = _size_colours(rows)
     for ax, row in zip(axes, rows, strict=True):
         labels = np.array(_labels(row))
@@ -138,7 +141,7 @@ def tokens_figure(task: str, rows: list[TableRow], path: Path) -> Path | None:
         ax.set_title(row.metric, fontsize=10)
         ax.set_xlabel(x_column.replace("_", " "))
         ax.set_ylabel(row.metric)
-        _legend(ax)
+        add_legend(ax)
     figure.suptitle(f"{task}: score against {x_column.replace('_', ' ')}, a line per size")
     figure.savefig(path)
     return path
@@ -152,7 +155,7 @@ def loss_curve_figure(rows: list[TableRow], path: Path) -> Path | None:
     x_column = next((c for c in ("tokens_seen", "step") if checkpoints[c].notna().any()), None)
     if x_column is None:
         return None
-    figure, (ax,) = _grid(1)
+    figure, (ax,) = figure_grid(1)
     labels = np.array([f"{f}/{s}".strip("/") for f, s in
                        zip(checkpoints["family"], checkpoints["size"], strict=True)])
     for label, colour in _size_colours(rows).items():
@@ -162,7 +165,7 @@ def loss_curve_figure(rows: list[TableRow], path: Path) -> Path | None:
         ax.set_xscale("log")
     ax.set_xlabel(x_column.replace("_", " "))
     ax.set_ylabel(loss_label(checkpoints))
-    _legend(ax)
+    add_legend(ax)
     figure.suptitle(f"Loss against {x_column.replace('_', ' ')}, a line per size")
     figure.savefig(path)
     return path
@@ -179,7 +182,8 @@ def forest_figure(rows: list[TableRow], path: Path) -> Path:
     for i, row in enumerate(shown):
         fit = row.fit
         colour = VERDICT_COLOURS[fit.verdict]
-        ax.plot([fit.ci_low, fit.ci_high], [i, i], color=colour, lw=2)
+        ax.plot([fit.ci_low, fit.ci_high] if math.isfinite(fit.ci_low + fit.ci_high) else
+                [fit.threshold, fit.threshold], [i, i], color=colour, lw=2)
         ax.plot(fit.threshold, i, "o", color=colour, mfc=colour if fit.verdict == "threshold"
                 else "white")
     ax.set_yticks(range(len(shown)), [f"{r.task} / {r.metric}" for r in shown], fontsize=8)

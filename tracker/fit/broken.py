@@ -1,0 +1,101 @@
+"""The broken stick: a gentle slope above the threshold, a steeper one below.
+
+Model (L loss, y oriented so that higher is better):
+
+    y = a + g L + k max(eta - L, 0),      k >= 0
+
+so the score already improves (slope -g per unit loss) before eta, and faster (-g + k) after.
+4 parameters. For a fixed eta the model is linear in (a, g, k); the search profiles (a, g)
+out in closed form (the data and the hinge column are residualised on (1, L)), tries every
+observed loss with at least MIN_SIDE points on each side as eta, and polishes the best
+within its neighbouring gaps (scipy's bounded scalar search), keeping the polish only when
+it lowers the SSE. Why by hand: no library fits a continuous two-slope segmented line with a
+free breakpoint exactly; the piecewise SSE between observed losses is smooth, so the
+observed-loss search plus a local polish finds the global optimum up to that polish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from tracker.fit.hinge import MIN_SIDE
+
+
+@dataclass(frozen=True)
+class BrokenStick:
+    """A broken-stick fit (oriented units): `slope_above` (= -g, score gained per unit of
+    loss decrease above eta) and `slope_below` (= -g + k, below eta), `sse` weighted."""
+
+    eta: float
+    a: float
+    g: float
+    k: float
+    sse: float
+    ok: bool = True
+
+    @property
+    def slope_above(self) -> float:
+        return -self.g
+
+    @property
+    def slope_below(self) -> float:
+        return -self.g + self.k
+
+    def predict(self, loss) -> np.ndarray:
+        loss = np.asarray(loss, dtype=float)
+        return self.a + self.g * loss + self.k * np.maximum(self.eta - loss, 0.0)
+
+
+def _residualise(v: np.ndarray, L: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Rows of v (m, n) minus their weighted projection on (1, L)."""
+    X = np.stack([np.ones_like(L), L], axis=1)
+    XtW = X.T * w
+    coef = np.linalg.solve(XtW @ X, XtW @ v.T)  # (2, m)
+    return v - (X @ coef).T
+
+
+def _profile(L, y, w, etas) -> tuple[np.ndarray, np.ndarray]:
+    """(SSE, k) for each eta in etas."""
+    H = np.maximum(np.asarray(etas, float)[:, None] - L[None, :], 0.0)
+    ry = _residualise(y[None, :], L, w)[0]
+    rh = _residualise(H, L, w)
+    hh = (rh * rh) @ w
+    hy = rh @ (w * ry)
+    base = float(w @ ry**2)
+    k = np.where(hh > 1e-300, hy / np.where(hh > 1e-300, hh, 1.0), 0.0)
+    k = np.maximum(k, 0.0)
+    return np.maximum(base - k * hy, 0.0), k
+
+
+def fit_broken_stick(loss, y, weights) -> BrokenStick:
+    """Least-squares broken stick for one series (loss need not be sorted)."""
+    loss = np.asarray(loss, dtype=float)
+    order = np.argsort(loss, kind="stable")
+    L, yy = loss[order], np.asarray(y, dtype=float)[order]
+    w = np.asarray(weights, dtype=float)[order]
+    n = L.size
+    if n < 2 * MIN_SIDE:
+        return BrokenStick(float("nan"), float(w @ yy / w.sum()), 0.0, 0.0, float("inf"), False)
+    idx = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
+    sse, _ = _profile(L, yy, w, L[idx])
+    j = int(idx[np.argmin(sse)])
+    eta = float(L[j])
+    lo, hi = L[max(j - 1, MIN_SIDE - 1)], L[min(j + 1, n - MIN_SIDE)]
+    if hi > lo:
+        res = optimize.minimize_scalar(lambda e: float(_profile(L, yy, w, [e])[0][0]),
+                                       bounds=(lo, hi), method="bounded",
+                                       options={"xatol": 1e-7 * max(float(np.ptp(L)), 1e-9)})
+        if res.fun < float(sse.min()):
+            eta = float(res.x)
+    H = np.maximum(eta - L, 0.0)
+    X = np.stack([np.ones_like(L), L, H], axis=1)
+    XtW = X.T * w
+    a, g, k = np.linalg.lstsq(XtW @ X, XtW @ yy, rcond=None)[0]
+    if k < 0:  # the constrained optimum is the straight line
+        a, g = np.linalg.lstsq(XtW[:2] @ X[:, :2], XtW[:2] @ yy, rcond=None)[0]
+        k = 0.0
+    resid = yy - (a + g * L + k * H)
+    return BrokenStick(eta, float(a), float(g), float(k), float(w @ resid**2))
