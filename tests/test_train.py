@@ -22,7 +22,7 @@ from tracker.tasks import resolve_tasks
 from tracker.train.config import ArithmeticSpec, MixtureConfig, load_ladder_config
 from tracker.train.mixture import build_blocks, held_out_prompts
 from tracker.train.tokenizer import train_tokenizer
-from tracker.train.trainer import ladder_evaluations, train_ladder
+from tracker.train.trainer import ladder_evaluations, train_ladder, with_seed
 
 TINY = {
     "name": "ladder",
@@ -205,3 +205,71 @@ def test_retraining_a_size_forgets_its_old_units(tmp_path):
     forget_size(run, "a")
     assert not stale.exists() and not run.step_dir("a", 2).exists()
     assert kept.exists()
+
+
+def test_deterministic_training_gives_byte_identical_checkpoints(tmp_path):
+    """`--deterministic`: the smallest size trained twice (a few steps, float32,
+    deterministic kernels, fixed threads) saves byte-identical safetensors; a different
+    seed does not (so the comparison can fail)."""
+    corpus = tmp_path / "texts"
+    corpus.mkdir()
+    for i in range(12):
+        (corpus / f"psalm{i}.txt").write_text(f"Psalm {i}. " + PSALM * (2 + i % 3))
+    data = {**TINY, "sizes": TINY["sizes"][:1], "evaluation": {"tasks": []}}
+    config = with_seed(load_ladder_config(write_config(tmp_path / "tiny.yaml", data)),
+                       deterministic=True)
+    assert config.training.deterministic and config.training.precision == "bf16"
+    weights = []
+    for name, seed in (("first", None), ("second", None), ("other_seed", 99)):
+        run_config = with_seed(config, seed)
+        train_ladder(run_config, run_dir=tmp_path / name, corpus=corpus, progress=False)
+        weights.append((tmp_path / name / "checkpoints" / "a" / "step8" /
+                        "model.safetensors").read_bytes())
+    assert weights[0] == weights[1]
+    assert weights[0] != weights[2]
+
+
+def test_mixture_validation_is_held_out_in_training_proportions(trained):
+    """validation_mixture.jsonl: the text validation documents, then problem sheets whose
+    tokens are f/(1-f) of the text's; none of its problems is in the training blocks."""
+    config, run_dir, _ = trained
+    from transformers import PreTrainedTokenizerFast
+
+    from tracker.train.mixture import token_stream
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(run_dir / "tokenizer")
+    read = lambda name: [json.loads(line)["text"]  # noqa: E731
+                         for line in (run_dir / "data" / name).read_text().splitlines()]
+    text, mixture = read("validation.jsonl"), read("validation_mixture.jsonl")
+    assert mixture[: len(text)] == text
+    sheets = mixture[len(text):]
+    ratio = len(token_stream(sheets, tokenizer)) / len(token_stream(text, tokenizer))
+    fraction = config.mixture.arithmetic_fraction
+    assert ratio == pytest.approx(fraction / (1 - fraction), rel=0.2)
+    problems = {p for sheet in sheets for p in sheet.split("\n\n")}
+    assert problems and all(p.startswith("Q: What is ") for p in problems)
+    from tracker.train.corpus import build_corpus
+    from tracker.train.trainer import LadderRun, training_blocks, write_mixture_validation
+
+    run = LadderRun(config, run_dir)
+    files = build_corpus(config.corpus, run_dir, seed=config.seed)
+    prompts = write_mixture_validation(run, files, tokenizer, [])
+    blocks = training_blocks(run, files, tokenizer, [], also_held_out=prompts)
+    trained_text = tokenizer.decode(blocks.tokens[blocks.is_arithmetic].ravel().tolist())
+    assert not any(p in trained_text for p in problems)
+
+
+def test_train_cli_passes_seed_and_deterministic(tmp_path, monkeypatch, capsys):
+    """`tracker train --seed 7 --deterministic` trains the config with training.seed 7 in
+    deterministic mode (the data seed unchanged); without them the config is as written."""
+    import tracker.train.trainer as trainer
+
+    seen = []
+    monkeypatch.setattr(trainer, "train_ladder",
+                        lambda config, **kwargs: seen.append(config) or tmp_path)
+    path = write_config(tmp_path / "tiny.yaml", TINY)
+    assert main(["train", "--config", str(path), "--run", str(tmp_path / "r"),
+                 "--seed", "7", "--deterministic", "--quiet"]) == 0
+    assert main(["train", "--config", str(path), "--run", str(tmp_path / "r"), "--quiet"]) == 0
+    assert (seen[0].training.seed, seen[0].training.deterministic, seen[0].seed) == (7, True, 1234)
+    assert (seen[1].training.seed, seen[1].training.deterministic) == (1234, False)

@@ -11,10 +11,23 @@ except 1-digit operands, which are 0..9). Two wordings:
 many digits (sign excluded) are kept (rejection sampling), so the number of target tokens
 is fixed while the operand size stays the same.
 
-Task names: ``arithmetic:OP:DIGITS[:bare][:n=N][:answer_digits=L][:seed=S]`` with OP one of
-``add``, ``sub``, ``mul``; e.g. ``arithmetic:add:2`` or ``arithmetic:mul:3:bare:n=200``.
-The training family uses :func:`arithmetic_examples` and :func:`example_text` for its
-training mixture.
+``choices=K`` makes the same problems a multiple-choice task: the true answer and K-1
+near misses that differ from it in the tens digit (the answer plus or minus 10, then 20,
+..., never negative), shuffled, each scored as a continuation of the prompt. The units
+digit is the same in every choice: the question is the size of the sum, which a small model
+gets before it gets the units digit right (docs/ladder.md).
+
+Task names: ``arithmetic:OP:DIGITS[:bare][:n=N][:answer_digits=L][:choices=K][:seed=S]``
+with OP one of ``add``, ``sub``, ``mul``; e.g. ``arithmetic:add:2`` or
+``arithmetic:mul:3:bare:n=200``.
+
+In-context copying (the induction-head task of Olsson et al. 2022, in a Q/A format):
+``copy:LENGTH[:n=N][:seed=S]``, prompt ``"Copy: q x b k f\nA:"``, target ``" q x b k f"``:
+LENGTH distinct lowercase letters in random order, so the answer can only be read off the
+prompt (no letter predicts the next one).
+
+The training family uses :func:`arithmetic_examples`, :func:`copy_examples` and
+:func:`example_text` for its training mixture.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from typing import Literal
 import numpy as np
 
 from tracker.errors import TrackerError
-from tracker.tasks.base import GenerativeExample, LoadedExamples, Task
+from tracker.tasks.base import GenerativeExample, LoadedExamples, MultipleChoiceExample, Task
 
 Operation = Literal["add", "sub", "mul"]
 Wording = Literal["bigbench", "bare"]
@@ -33,6 +46,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {"add": ("plus", "+"), "sub": ("minus",
                                           "mul": ("times", "*")}
 DEFAULT_N = 1000
 MAX_DRAWS_PER_EXAMPLE = 1000
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class ArithmeticSpec:
     n: int = DEFAULT_N
     seed: int = 1234
     answer_digits: int | None = None
+    choices: int | None = None  # multiple choice with this many choices; None: generative
 
     @property
     def name(self) -> str:
@@ -52,6 +67,7 @@ class ArithmeticSpec:
         parts += ["bare"] if self.wording == "bare" else []
         parts += [f"n={self.n}"] if self.n != DEFAULT_N else []
         parts += [f"answer_digits={self.answer_digits}"] if self.answer_digits else []
+        parts += [f"choices={self.choices}"] if self.choices else []
         parts += [f"seed={self.seed}"] if self.seed != 1234 else []
         return ":".join(parts)
 
@@ -113,24 +129,101 @@ def example_text(example: GenerativeExample) -> str:
     return example.prompt + example.targets[0]
 
 
+def as_multiple_choice(example: GenerativeExample, n_choices: int, seed: int
+                       ) -> MultipleChoiceExample:
+    """The problem with its answer among ``n_choices - 1`` near misses (see the module
+    docstring), in an order drawn from ``seed`` and the example's id.
+
+    Example:
+        >>> mc = as_multiple_choice(arithmetic_examples("add", 2, 1, seed=0)[0], 4, seed=0)
+        >>> sorted(mc.choices), mc.choices[mc.answer]
+        ([' 128', ' 138', ' 148', ' 158'], ' 138')
+    """
+    answer = int(example.targets[0])
+    misses: list[int] = []
+    step = 1
+    while len(misses) < n_choices - 1:
+        misses += [answer + delta for delta in (10 * step, -10 * step) if answer + delta >= 0]
+        step += 1
+    values = [answer, *misses[: n_choices - 1]]
+    order = np.random.default_rng([seed, int(example.example_id)]).permutation(len(values))
+    choices = tuple(f" {values[i]}" for i in order)
+    return MultipleChoiceExample(example.example_id, example.prompt, choices,
+                                 int(np.flatnonzero(order == 0)[0]))
+
+
+def copy_examples(length: int, n: int, seed: int) -> tuple[GenerativeExample, ...]:
+    r"""``n`` copying problems of ``length`` distinct letters, from ``default_rng(seed)``.
+
+    Example:
+        >>> example = copy_examples(4, 1, seed=0)[0]
+        >>> example.prompt, example.targets
+        ('Copy: t e k l\nA:', (' t e k l',))
+    """
+    if not 1 <= length <= len(LETTERS) or n < 1:
+        raise TrackerError(f"copy needs 1 <= length <= {len(LETTERS)} and n >= 1; "
+                           f"got length {length}, n {n}")
+    rng = np.random.default_rng(seed)
+    examples = []
+    for index in range(n):
+        letters = " ".join(LETTERS[i] for i in rng.permutation(len(LETTERS))[:length])
+        examples.append(GenerativeExample(str(index), f"Copy: {letters}\nA:", (f" {letters}",),
+                                          ("\n",), length + 2))
+    return tuple(examples)
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """What one generated copying task is."""
+
+    length: int
+    n: int = DEFAULT_N
+    seed: int = 1234
+
+    @property
+    def name(self) -> str:
+        parts = ["copy", str(self.length)]
+        parts += [f"n={self.n}"] if self.n != DEFAULT_N else []
+        parts += [f"seed={self.seed}"] if self.seed != 1234 else []
+        return ":".join(parts)
+
+
 def parse_spec(name: str, *, seed: int = 1234) -> ArithmeticSpec:
-    """``arithmetic:add:2[:bare][:n=N][:answer_digits=L][:seed=S]`` as a spec."""
+    """``arithmetic:add:2[:bare][:n=N][:answer_digits=L][:choices=K][:seed=S]`` as a spec."""
     parts = name.split(":")
     if len(parts) < 3 or parts[0] != "arithmetic" or parts[1] not in OPERATIONS \
             or not parts[2].isdigit():
         raise TrackerError(f"bad generator '{name}'; use arithmetic:OP:DIGITS[:bare][:n=N]"
-                           f"[:answer_digits=L][:seed=S] with OP one of add, sub, mul")
+                           f"[:answer_digits=L][:choices=K][:seed=S] with OP one of add, sub, "
+                           f"mul")
     options: dict = {"seed": seed}
     for part in parts[3:]:
         key, _, value = part.partition("=")
         if part in ("bare", "bigbench"):
             options["wording"] = part
-        elif key in ("n", "answer_digits", "seed") and value.isdigit():
+        elif key in ("n", "answer_digits", "seed", "choices") and value.isdigit():
             options[key] = int(value)
         else:
             raise TrackerError(f"bad generator option '{part}' in '{name}'; use bare, n=N, "
-                               f"answer_digits=L or seed=S")
+                               f"answer_digits=L, choices=K or seed=S")
+    if options.get("choices") is not None and options["choices"] < 2:
+        raise TrackerError(f"'{name}': choices=K needs K >= 2")
     return ArithmeticSpec(parts[1], int(parts[2]), **options)  # type: ignore[arg-type]
+
+
+def parse_copy_spec(name: str, *, seed: int = 1234) -> CopySpec:
+    """``copy:LENGTH[:n=N][:seed=S]`` as a spec."""
+    parts = name.split(":")
+    if len(parts) < 2 or parts[0] != "copy" or not parts[1].isdigit():
+        raise TrackerError(f"bad generator '{name}'; use copy:LENGTH[:n=N][:seed=S]")
+    options: dict = {"seed": seed}
+    for part in parts[2:]:
+        key, _, value = part.partition("=")
+        if key in ("n", "seed") and value.isdigit():
+            options[key] = int(value)
+        else:
+            raise TrackerError(f"bad generator option '{part}' in '{name}'; use n=N or seed=S")
+    return CopySpec(int(parts[1]), **options)
 
 
 def arithmetic_task(spec: ArithmeticSpec, *, num_fewshot: int = 0) -> Task:
@@ -141,5 +234,19 @@ def arithmetic_task(spec: ArithmeticSpec, *, num_fewshot: int = 0) -> Task:
                    "digits": spec.digits, "wording": spec.wording, "n": spec.n,
                    "seed": spec.seed, "answer_digits": spec.answer_digits}
     separator = "\n" if spec.wording == "bare" else "\n\n"
+    if spec.choices:
+        description["choices"] = spec.choices
+        questions = tuple(as_multiple_choice(e, spec.choices, spec.seed) for e in examples)
+        return Task(name=spec.name, kind="multiple_choice",
+                    source=LoadedExamples(questions, description),
+                    num_fewshot=num_fewshot, seed=spec.seed, fewshot_separator=separator)
     return Task(name=spec.name, kind="generative", source=LoadedExamples(examples, description),
                 num_fewshot=num_fewshot, seed=spec.seed, fewshot_separator=separator)
+
+
+def copy_task(spec: CopySpec, *, num_fewshot: int = 0) -> Task:
+    """The generated copying task."""
+    examples = copy_examples(spec.length, spec.n, spec.seed)
+    description = {"generator": "copy", "length": spec.length, "n": spec.n, "seed": spec.seed}
+    return Task(name=spec.name, kind="generative", source=LoadedExamples(examples, description),
+                num_fewshot=num_fewshot, seed=spec.seed)

@@ -1,10 +1,11 @@
 """The named tasks, in one table, and :func:`resolve_tasks` for ``--tasks a,b,...``.
 
 A name is, in this order: a registry name (the table below), a generator spec
-(``arithmetic:OP:DIGITS[:...]``, see :mod:`tracker.tasks.generators`), or a path: a
-``.jsonl`` file (:mod:`tracker.tasks.jsonl`), a BIG-bench ``task.json`` or a directory of
-them (:mod:`tracker.tasks.bigbench`; append ``#multiple_choice`` or ``#generative`` to
-choose the kind of a task that has both).
+(``arithmetic:OP:DIGITS[:...]`` or ``copy:LENGTH[:...]``, see
+:mod:`tracker.tasks.generators`), or a path: a ``.jsonl`` file
+(:mod:`tracker.tasks.jsonl`), a BIG-bench ``task.json`` or a directory of them
+(:mod:`tracker.tasks.bigbench`; append ``#multiple_choice`` or ``#generative`` to choose
+the kind of a task that has both).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tracker.errors import TrackerError, unknown_name
 from tracker.tasks import hub
 from tracker.tasks.base import Task, TaskKind
 from tracker.tasks.bigbench import bigbench_tasks
-from tracker.tasks.generators import arithmetic_task, parse_spec
+from tracker.tasks.generators import arithmetic_task, copy_task, parse_copy_spec, parse_spec
 from tracker.tasks.jsonl import jsonl_task
 
 
@@ -50,6 +51,10 @@ TASKS: tuple[TaskEntry, ...] = (
     _arithmetic("arithmetic:mul:2", "2-digit multiplication, 'What is 50 times 20?' (generated)"),
     _arithmetic("arithmetic:add:2:bare", "2-digit addition, bare '80+29=' (generated)"),
     _arithmetic("arithmetic:mul:2:bare", "2-digit multiplication, bare '50*20=' (generated)"),
+    _arithmetic("arithmetic:add:2:choices=4",
+                "2-digit addition as multiple choice among 4 near misses (generated)"),
+    TaskEntry("copy:8", "in-context copying of 8 random letters, 'Copy: q x b ...' (generated)",
+              lambda k, seed: copy_task(parse_copy_spec("copy:8", seed=seed), num_fewshot=k)),
 )
 
 KINDS: tuple[TaskKind, ...] = ("multiple_choice", "generative")
@@ -81,6 +86,8 @@ def resolve_one(name: str, *, num_fewshot: int = 0, seed: int = 1234) -> list[Ta
         return [table[name].build(num_fewshot, seed)]
     if name.startswith("arithmetic:"):
         return [arithmetic_task(parse_spec(name, seed=seed), num_fewshot=num_fewshot)]
+    if name.startswith("copy:"):
+        return [copy_task(parse_copy_spec(name, seed=seed), num_fewshot=num_fewshot)]
     location, kind = _split_kind(name)
     path = Path(location).expanduser()
     if path.suffix == ".jsonl" and path.is_file():

@@ -47,12 +47,26 @@ class ArithmeticSpec(StrictModel):
     weight: float = Field(default=1.0, gt=0)
 
 
+class CopySpec(StrictModel):
+    """Generated copying problems ``Copy: q x b\nA: q x b`` of ``length`` distinct letters
+    (the ``copy:LENGTH`` task's format)."""
+
+    length: int = Field(ge=1, le=26)
+    weight: float = Field(default=1.0, gt=0)
+
+
 class MixtureConfig(StrictModel):
-    """``arithmetic_fraction`` of the training blocks are arithmetic problems in the tasks'
-    Q/A format (several per block); the rest is text."""
+    """``arithmetic_fraction`` of the training blocks hold generated problems in the tasks'
+    Q/A format (several per block: the ``arithmetic`` and ``copying`` specs mixed by weight);
+    the rest is text."""
 
     arithmetic_fraction: float = Field(default=0.5, ge=0, le=1)
     arithmetic: list[ArithmeticSpec] = Field(default_factory=list)
+    copying: list[CopySpec] = Field(default_factory=list)
+
+    @property
+    def problems(self) -> list[ArithmeticSpec | CopySpec]:
+        return [*self.arithmetic, *self.copying]
 
 
 class SizeSpec(StrictModel):
@@ -76,7 +90,10 @@ class TrainingConfig(StrictModel):
     weight_decay: float = Field(default=0.1, ge=0)
     precision: Literal["bf16", "fp32"] = "bf16"
     threads: int | None = Field(default=None, gt=0)  # torch CPU threads; None: torch's choice
-    seed: int = 1234
+    seed: int = 1234  # model initialisation and the order of the blocks
+    # float32, deterministic kernels (torch.use_deterministic_algorithms), fixed threads:
+    # a size trained twice on one machine gives byte-identical checkpoints
+    deterministic: bool = False
 
 
 class CheckpointSchedule(StrictModel):
@@ -102,7 +119,12 @@ class CheckpointSchedule(StrictModel):
 class EvaluationConfig(StrictModel):
     """What the hook scores at every checkpoint (and ``tracker eval --family ladder`` too)."""
 
-    validation: str = "data/validation.jsonl"  # relative to the run directory
+    # relative to the run directory. data/validation_mixture.jsonl: held out from the
+    # training mixture in its proportions (Du et al.'s pre-training loss);
+    # data/validation.jsonl: the held-out text alone
+    validation: str = "data/validation.jsonl"
+    # a second validation set the hook also scores (another setting of "validation")
+    second_validation: str | None = None
     tasks: list[str] = Field(default_factory=list)
     limit: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=32, gt=0)
@@ -120,6 +142,8 @@ class LadderConfig(StrictModel):
     checkpoints: CheckpointSchedule
     sizes: list[SizeSpec] = Field(min_length=1)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    # the seeds bench/bench_ladder_seeds.py trains the ladder with (training.seed each)
+    replicate_seeds: list[int] = Field(default_factory=lambda: [1234, 2345, 3456])
 
     @model_validator(mode="after")
     def _unique_labels(self) -> LadderConfig:

@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,14 +53,16 @@ def collate_blocks(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
 
 
 def train_size(run: LadderRun, spec: SizeSpec, tokenizer, blocks: TrainingBlocks,
-               evaluations: Sequence[Evaluation], *, progress: bool = True) -> None:
+               evaluations: Sequence[Evaluation], *, second_validation: Evaluation | None = None,
+               progress: bool = True) -> None:
     """Train one rung from scratch, saving and scoring at every scheduled step."""
     training = run.config.training
     model = build_model(spec, vocab_size=len(tokenizer), context_length=training.context_length,
                         seed=training.seed, bos_token_id=tokenizer.bos_token_id,
                         eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
-    saver = LadderCheckpoints(run, spec.label, tokenizer, evaluations, progress=progress)
+    saver = LadderCheckpoints(run, spec.label, tokenizer, evaluations,
+                              second_validation=second_validation, progress=progress)
     trainer = Trainer(model=model, args=training_arguments(run, spec),
                       train_dataset=BlockDataset(blocks.tokens), data_collator=collate_blocks,
                       callbacks=[saver])
@@ -82,7 +84,8 @@ def training_arguments(run: LadderRun, spec: SizeSpec) -> TrainingArguments:
         weight_decay=training.weight_decay,
         adam_beta2=0.95,
         max_grad_norm=1.0,
-        bf16=training.precision == "bf16",
+        bf16=training.precision == "bf16" and not training.deterministic,
+        full_determinism=training.deterministic,
         use_cpu=not torch.cuda.is_available(),
         seed=training.seed,
         data_seed=training.seed,
@@ -98,11 +101,12 @@ class LadderCheckpoints(TrainerCallback):
     """Save + score at the schedule's steps (step 0 before the first update)."""
 
     def __init__(self, run: LadderRun, size: str, tokenizer, evaluations: Sequence[Evaluation],
-                 *, progress: bool = True) -> None:
+                 *, second_validation: Evaluation | None = None, progress: bool = True) -> None:
         self.run = run
         self.size = size
         self.tokenizer = tokenizer
         self.evaluations = list(evaluations)
+        self.second_validation = second_validation
         self.steps = set(run.config.checkpoint_steps())
         self.progress = progress
         self.results: list[HookResult] = []
@@ -134,13 +138,15 @@ class LadderCheckpoints(TrainerCallback):
         location = save_checkpoint(model, self.tokenizer, self.run.step_dir(self.size, step),
                                    tokens_seen=step * self.run.config.tokens_per_step)
         evaluation = self.run.config.evaluation
-        result = evaluate_model(
-            model, self.tokenizer, step=step, run_dir=self.run.run_dir,
-            validation=self.evaluations[0], tasks=self.evaluations[1:],
-            family=self.run.config.name, size=self.size,
-            tokens_seen=step * self.run.config.tokens_per_step, location=str(location),
-            limit=evaluation.limit, batch_size=evaluation.batch_size,
-        )
+        where: dict[str, Any] = {
+            "step": step, "run_dir": self.run.run_dir, "family": self.run.config.name,
+            "size": self.size, "tokens_seen": step * self.run.config.tokens_per_step,
+            "location": str(location), "limit": evaluation.limit,
+            "batch_size": evaluation.batch_size}
+        result = evaluate_model(model, self.tokenizer, validation=self.evaluations[0],
+                                tasks=self.evaluations[1:], **where)
+        if self.second_validation is not None:
+            evaluate_model(model, self.tokenizer, validation=self.second_validation, **where)
         if result is not None:
             self.results.append(result)
             self._postfix.update(_headline(result))

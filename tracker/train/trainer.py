@@ -8,6 +8,13 @@ Each size trains on the same blocks in the same order. At every step of the sche
 (:func:`tracker.hooks.evaluate_model`) into the run's store, as ``tracker eval --family
 ladder`` would score it. Training mixes bf16 autocast with float32 master weights (faster
 on this CPU, see bench/bench_train.py); checkpoints and scores are float32.
+``training.deterministic`` (``tracker train --deterministic``) trains in float32 with
+deterministic kernels and a fixed number of threads instead: the same size trained twice on
+one machine gives byte-identical checkpoints.
+
+Validation: ``<run>/data/validation.jsonl`` holds the held-out text documents and
+``<run>/data/validation_mixture.jsonl`` the same documents plus held-out problem sheets in
+the training proportions (Du et al.'s pre-training loss; its problems are never trained on).
 
 A size whose last checkpoint exists is skipped, so an interrupted ``tracker train`` resumes
 at the first unfinished size (which restarts from step 0).
@@ -35,9 +42,17 @@ from tracker.store import RunStore
 from tracker.train.config import LadderConfig, load_ladder_config
 from tracker.train.corpus import CorpusFiles, build_corpus
 from tracker.train.loop import CHECKPOINT_META, train_size
-from tracker.train.mixture import TrainingBlocks, build_blocks, held_out_prompts
+from tracker.train.mixture import (
+    TrainingBlocks,
+    build_blocks,
+    held_out_prompts,
+    mixture_validation,
+)
 from tracker.train.tokenizer import sample_for_tokenizer, train_tokenizer
 from tracker.units import slug
+from tracker.validation import ValidationLoss, load_validation
+
+MIXTURE_VALIDATION = "data/validation_mixture.jsonl"  # relative to the run directory
 
 
 @dataclass(frozen=True)
@@ -75,20 +90,65 @@ def train_ladder(config: LadderConfig, *, run_dir: Path, corpus: Path | None = N
                  root: Path = Path("/"), progress: bool = True) -> Path:
     """See :func:`train_from_config`; ``root`` is where Debian's files are (tests)."""
     run = LadderRun(config, Path(run_dir))
-    if config.training.threads:
-        torch.set_num_threads(config.training.threads)
+    configure_torch(config)
     files = build_corpus(config.corpus, run.run_dir, seed=config.seed, corpus_dir=corpus,
                          root=root)
     todo = [spec for spec in config.sizes if not run.is_trained(spec.label)]
     if not todo:
         return run.checkpoints
     tokenizer = prepare_tokenizer(run, files)
+    tasks = build_evaluations(files.validation, config.evaluation.tasks)[1:]
+    validation_prompts = write_mixture_validation(run, files, tokenizer, tasks)
     evaluations = ladder_evaluations(config, run.run_dir)
-    blocks = training_blocks(run, files, tokenizer, evaluations[1:])
+    second = second_validation(config, run.run_dir)
+    blocks = training_blocks(run, files, tokenizer, tasks, also_held_out=validation_prompts)
     for spec in todo:
         forget_size(run, spec.label)
-        train_size(run, spec, tokenizer, blocks, evaluations, progress=progress)
+        train_size(run, spec, tokenizer, blocks, evaluations, second_validation=second,
+                   progress=progress)
     return run.checkpoints
+
+
+def with_seed(config: LadderConfig, seed: int | None = None, *,
+              deterministic: bool = False) -> LadderConfig:
+    """The config with ``training.seed`` (initialisation, block order) replaced and/or
+    deterministic training switched on (``tracker train --seed / --deterministic``)."""
+    update: dict = {}
+    if seed is not None:
+        update["seed"] = seed
+    if deterministic:
+        update["deterministic"] = True
+    if not update:
+        return config
+    return config.model_copy(update={"training": config.training.model_copy(update=update)})
+
+
+def configure_torch(config: LadderConfig) -> None:
+    """Threads, and for ``deterministic`` training deterministic kernels: the same float32
+    operations in the same order every time (one fixed thread count, since a reduction
+    split over a different number of threads sums in another order)."""
+    training = config.training
+    if training.threads:
+        torch.set_num_threads(training.threads)
+    if training.deterministic:
+        torch.set_num_threads(training.threads or 1)
+        torch.use_deterministic_algorithms(True)
+
+
+def write_mixture_validation(run: LadderRun, files: CorpusFiles, tokenizer,
+                             tasks: Sequence[Evaluation]) -> set[str]:
+    """Write ``<run>/data/validation_mixture.jsonl`` (rewritten only when its content
+    changes) and return its problems' prompts, which training holds out."""
+    text = [json.loads(line)["text"]
+            for line in files.validation.read_text("utf-8").splitlines() if line.strip()]
+    documents, prompts = mixture_validation(text, tokenizer, run.config.mixture,
+                                            seed=run.config.seed,
+                                            held_out_prompts=held_out_prompts(tasks))
+    content = "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in documents)
+    path = run.run_dir / MIXTURE_VALIDATION
+    if not path.is_file() or path.read_text("utf-8") != content:
+        path.write_text(content, encoding="utf-8")
+    return prompts
 
 
 def forget_size(run: LadderRun, size: str) -> None:
@@ -107,6 +167,12 @@ def ladder_evaluations(config: LadderConfig, run_dir: Path) -> list[Evaluation]:
     return build_evaluations(validation, config.evaluation.tasks)
 
 
+def second_validation(config: LadderConfig, run_dir: Path) -> Evaluation | None:
+    """The second validation loss the hook scores (``evaluation.second_validation``)."""
+    name = config.evaluation.second_validation
+    return None if name is None else ValidationLoss(load_validation(Path(run_dir) / name))
+
+
 def prepare_tokenizer(run: LadderRun, files: CorpusFiles) -> PreTrainedTokenizerFast:
     """Train the BPE tokenizer on the training text, or reuse the one trained on the same
     corpus with the same settings."""
@@ -123,11 +189,12 @@ def prepare_tokenizer(run: LadderRun, files: CorpusFiles) -> PreTrainedTokenizer
 
 
 def training_blocks(run: LadderRun, files: CorpusFiles, tokenizer,
-                    tasks: Sequence[Evaluation]) -> TrainingBlocks:
+                    tasks: Sequence[Evaluation], *, also_held_out: set[str] | None = None
+                    ) -> TrainingBlocks:
     training = run.config.training
     return build_blocks(
         files.train_documents(), tokenizer, run.config.mixture,
         n_blocks=training.max_steps * training.batch_size,
         context_length=training.context_length, seed=run.config.seed,
-        held_out_prompts=held_out_prompts(tasks),
+        held_out_prompts=held_out_prompts(tasks) | (also_held_out or set()),
     )

@@ -1,0 +1,211 @@
+"""The default ladder trained with 3 seeds: do its verdicts and thresholds reproduce?
+
+Each seed is the README's main job in its own run directory:
+``tracker train --seed S --run OUT/seedS`` then ``tracker eval --family ladder --run
+OUT/seedS`` (which finds every unit stored by the training hook, fits and reports). The
+seed is ``training.seed``: model initialisation and the order of the blocks; the corpus
+split, the tokenizer, the problems drawn and both validation sets follow the config's
+top-level seed, so every seed is scored on the same loss axis.
+
+Prints, per task and metric, the verdict of each seed, how many seeds agree with the most
+common verdict, and thresholds (median and range across seeds where one is found), then
+per task the headline metric (exact match, or accuracy for multiple choice) at the last
+step of each size, and the same-loss-same-score verdicts; and each seed's wall time (the
+main job without set-up) and load average.
+
+    nice -n 10 .venv/bin/python bench/bench_ladder_seeds.py --out /tmp/ladder-seeds
+
+``--config`` trains another ladder config instead (a family file naming it is written
+under OUT); ``--sizes llama-130k`` and ``--threads 1`` train a part of it (the config
+written to OUT/config.yaml; the blocks and each size's initialisation do not depend on the
+other sizes). A seed whose run directory already holds a report is not trained again
+(``--fresh`` removes them first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tracker.train.config import load_ladder_config  # noqa: E402
+
+HEADLINE = ("exact_match", "accuracy")  # the first a task has is its headline metric
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/ladder-seeds"))
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "ladder.yaml")
+    parser.add_argument("--seeds", type=lambda t: [int(s) for s in t.split(",")],
+                        help="comma-separated (default: the config's replicate_seeds)")
+    parser.add_argument("--sizes", type=lambda t: t.split(","),
+                        help="comma-separated size labels to train (default: all)")
+    parser.add_argument("--threads", type=int, help="training.threads (default: the config's)")
+    parser.add_argument("--fresh", action="store_true", help="retrain every seed")
+    args = parser.parse_args()
+    config = load_ladder_config(args.config)
+    seeds = args.seeds or config.replicate_seeds
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.sizes or args.threads:
+        args.config = part_of(args.config, args.out, args.sizes, args.threads)
+    family = family_file(args.out, args.config.resolve())
+    timings = {seed: train_and_evaluate(args.out / f"seed{seed}", args.config.resolve(),
+                                        family, seed, fresh=args.fresh) for seed in seeds}
+    tables = {seed: pd.read_csv(args.out / f"seed{seed}" / "thresholds.csv") for seed in seeds}
+    points = {seed: pd.read_csv(args.out / f"seed{seed}" / "points.csv") for seed in seeds}
+    print_verdicts(tables)
+    print_headline_scores(points)
+    print_same_loss(tables)
+    print("\nper seed: wall time of train + eval (the main job without set-up), load average")
+    for seed, (seconds, load) in timings.items():
+        shown = "reused" if seconds is None else f"{seconds:.0f} s ({seconds / 60:.1f} min)"
+        print(f"  seed {seed}: {shown}, load average after {load}")
+
+
+def part_of(config: Path, out: Path, sizes: list[str] | None, threads: int | None) -> Path:
+    """OUT/config.yaml: ``config`` with only ``sizes`` and/or another thread count."""
+    data = yaml.safe_load(config.read_text())
+    if sizes:
+        known = [size["label"] for size in data["sizes"]]
+        unknown = [label for label in sizes if label not in known]
+        if unknown:
+            raise SystemExit(f"unknown size {unknown[0]}; the config has {', '.join(known)}")
+        data["sizes"] = [size for size in data["sizes"] if size["label"] in sizes]
+    if threads:
+        data["training"]["threads"] = threads
+    path = out / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def family_file(out: Path, config: Path) -> str:
+    """``ladder`` itself for the default config, else a family file naming ``config``."""
+    if config == (ROOT / "configs" / "ladder.yaml").resolve():
+        return "ladder"
+    path = out / "family.yaml"
+    path.write_text(yaml.safe_dump({"name": "ladder", "architecture": "other",
+                                    "source": "local", "train_config": str(config),
+                                    "description": "ladder (seeds bench)"}))
+    return str(path)
+
+
+def train_and_evaluate(run_dir: Path, config: Path, family: str, seed: int, *,
+                       fresh: bool) -> tuple[float | None, str]:
+    if fresh:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    tracker = [sys.executable, "-m", "tracker"]
+    if (run_dir / "points.csv").is_file() and (run_dir / "thresholds.csv").is_file():
+        return None, load_average()
+    started = time.perf_counter()
+    log = run_dir.with_suffix(".log")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as sink:
+        for command in ([*tracker, "train", "--config", str(config), "--seed", str(seed),
+                         "--run", str(run_dir), "--quiet"],
+                        [*tracker, "eval", "--family", family, "--run", str(run_dir)],
+                        [*tracker, "export", "--run", str(run_dir),
+                         "--out", str(run_dir / "points.csv")]):
+            print(f"seed {seed}: {' '.join(command[2:])}", flush=True)
+            subprocess.run(command, cwd=ROOT, check=True, stdout=sink, stderr=subprocess.STDOUT)
+    return time.perf_counter() - started, load_average()
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def print_verdicts(tables: dict[int, pd.DataFrame]) -> None:
+    seeds = list(tables)
+    frame = pd.concat([t.assign(seed=s) for s, t in tables.items()])
+    print("\nverdicts and thresholds across seeds (threshold: loss where the verdict has one)")
+    header = ["task", "metric", *[f"seed {s}" for s in seeds], "agree", "thresholds",
+              "median [range]"]
+    rows = []
+    for (task, metric), group in frame.groupby(["task", "metric"], sort=True):
+        by_seed = group.set_index("seed")
+        verdicts = [str(by_seed.loc[s, "verdict"]) if s in by_seed.index else "-" for s in seeds]
+        common, count = Counter(verdicts).most_common(1)[0]
+        found = [float(by_seed.loc[s, "threshold"]) for s in seeds if s in by_seed.index
+                 and by_seed.loc[s, "verdict"] in ("threshold", "weak")
+                 and np.isfinite(by_seed.loc[s, "threshold"])]
+        spread = (f"{np.median(found):.3f} [{min(found):.3f}, {max(found):.3f}]"
+                  if found else "-")
+        headline = "*" if metric == headline_metric(set(group["metric"]) |
+                                                    set(frame[frame.task == task]["metric"])) \
+            else ""
+        rows.append([task, metric + headline, *verdicts, f"{count}/{len(seeds)} {common}",
+                     " ".join(f"{t:.3f}" for t in found) or "-", spread])
+    print_table(header, rows)
+    print("* headline metric of the task")
+
+
+def headline_metric(metrics: set[str]) -> str | None:
+    return next((m for m in HEADLINE if m in metrics), None)
+
+
+def print_headline_scores(points: dict[int, pd.DataFrame]) -> None:
+    """Headline metric and loss at each size's last step: median [range] across seeds."""
+    print("\nheadline metric and loss at the last step, median [range] across seeds")
+    frame = pd.concat([p.assign(seed=s) for s, p in points.items()])
+    last = frame[frame["step"] == frame.groupby(["seed", "size"])["step"].transform("max")]
+    rows = []
+    for task, group in last.groupby("task", sort=True):
+        metric = headline_metric(set(group["metric"]))
+        if metric is None:
+            continue
+        for size, at in group[group["metric"] == metric].groupby("size", sort=False):
+            scores, losses = at["score"].to_numpy(), at["loss"].to_numpy()
+            rows.append([task, metric, size, spread(scores), spread(losses)])
+    print_table(["task", "metric", "size", "score", "loss"], rows)
+
+
+def spread(values: np.ndarray) -> str:
+    return f"{np.median(values):.3f} [{values.min():.3f}, {values.max():.3f}]"
+
+
+def print_same_loss(tables: dict[int, pd.DataFrame]) -> None:
+    print("\nsame loss, same score across sizes (headline metrics), per seed")
+    rows = []
+    for seed, table in tables.items():
+        for task, group in table.groupby("task", sort=True):
+            metric = headline_metric(set(group["metric"]))
+            row = group[group["metric"] == metric]
+            if metric is None or row.empty or "same_loss_same_score" not in row:
+                continue
+            first = row.iloc[0]
+            rows.append([seed, task, metric, first["same_loss_same_score"],
+                         first.get("size_model_preferred", "-"),
+                         _fmt(first.get("size_offset")), first.get("size_offset_size", "-")])
+    print_table(["seed", "task", "metric", "same loss same score", "BIC prefers",
+                 "largest offset", "size"], rows)
+
+
+def _fmt(value) -> str:
+    try:
+        return f"{float(value):+.3f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def print_table(header: list[str], rows: list[list]) -> None:
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
