@@ -9,6 +9,9 @@ absolute difference of any choice's log-likelihood, whether accuracy / accuracy_
 string for string, and examples per second of each side, with the load average.
 
     .venv/bin/python bench/bench_tasks_vs_lmeval.py [--limit 50] [--hidden 64] [--layers 2]
+
+``--speed-only`` skips the agreement table and prints only the model-call speed table
+(ours and lm-eval's HFLM interleaved, fastest of ``--repeats`` each, with the load average).
 """
 
 from __future__ import annotations
@@ -278,7 +281,8 @@ def model_call_seconds(lm, reference, task, examples, batch_size: int,
     return min(timings["ours"]), min(timings["theirs"])
 
 
-def speed_table(work: Path, task_paths: list[str], limit: int, batch_size: int) -> None:
+def speed_table(work: Path, task_paths: list[str], limit: int, batch_size: int,
+                repeats: int = 3) -> None:
     """Examples per second in the model boundary alone (no task setup on either side)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -293,7 +297,7 @@ def speed_table(work: Path, task_paths: list[str], limit: int, batch_size: int) 
           f"{'speedup':>8}  load average")
     for task in resolve_tasks([str(BIGBENCH / p) for p in task_paths]):
         examples = task.examples(limit)
-        ours, theirs = model_call_seconds(lm, reference, task, examples, batch_size)
+        ours, theirs = model_call_seconds(lm, reference, task, examples, batch_size, repeats)
         print(f"{task.name:46} {len(examples):4d} {len(examples) / ours:9.1f} "
               f"{len(examples) / theirs:12.1f} {theirs / ours:7.2f}x  {os.getloadavg()[0]:.2f}")
 
@@ -315,10 +319,18 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
+    parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
         work = Path(tmp)
+        if args.speed_only:
+            build_model_dir(work / "model", hidden=args.hidden, layers=args.layers)
+            print(f"load average before: {os.getloadavg()}")
+            speed_table(work, args.tasks.split(","), args.limit, args.batch_size, args.repeats)
+            print(f"load average after: {os.getloadavg()}")
+            return 0
         comparisons = compare(work, args.tasks.split(","), limit=args.limit,
                               batch_size=args.batch_size, hidden=args.hidden, layers=args.layers)
         print(f"load average before the table: {os.getloadavg()}")

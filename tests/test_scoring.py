@@ -107,6 +107,23 @@ def test_batched_generation_matches_unbatched_greedy(lm):
         assert texts == [_greedy_reference(lm, c, 6) for c in contexts]
 
 
+def test_rows_that_finish_early_leave_the_batch_without_changing_the_others(lm):
+    """Budgets of 1 to 7 tokens and a stop string met early: rows leave the batch at
+    different steps (their cache rows dropped); every text still equals the row decoded
+    on its own, cut where that row's stop or budget says."""
+    contexts = ["What is 80 plus 29?", "Q", "Question: Which gas do plants absorb?\nAnswer:",
+                "a", "The quick brown fox", "Is the sky blue?"]
+    free = [_greedy_reference(lm, c, 7) for c in contexts]
+    stops = [("\u2603",)] * len(contexts)
+    stops[0] = (free[0][1:3],) if len(free[0]) > 2 else ("\u2603",)  # met after a token or two
+    requests = [scoring.GenerationRequest(c, stop, 1 + i)
+                for i, (c, stop) in enumerate(zip(contexts, stops, strict=True))]
+    expected = [scoring.cut_at_stop(_greedy_reference(lm, r.context, r.max_new_tokens), r.stop)
+                for r in requests]
+    assert scoring.generate(lm, requests, batch_size=len(requests)) == expected
+    assert len({len(text) for text in expected}) > 2  # rows really end at different steps
+
+
 def test_generation_is_cut_at_the_first_stop_string(lm):
     [free] = scoring.generate(lm, [scoring.GenerationRequest("Q", ("\u2603",), 8)])
     assert len(free) > 2

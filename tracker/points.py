@@ -186,6 +186,11 @@ def _loss_metric_label(name: str) -> str:
     return name
 
 
+# what the per-example bootstrap reads (tracker.fit.table): a Pythia-sized sweep's long
+# table without its per-row loss and counts is about half the memory
+EXAMPLE_COLUMNS = ("family", "size", "step", "task", "metric", "example_id", "value")
+
+
 def read_run(run_dir: Path | str, setting: str | None = None, *,
              on_note: Callable[[str], None] | None = None,
              tasks: Sequence[str] | None = None
@@ -202,5 +207,5 @@ def read_run(run_dir: Path | str, setting: str | None = None, *,
     points = store.points(setting=setting, tasks=tasks)
     if points.empty:
         raise TrackerError(f"run directory {run_dir} has no results yet; run `tracker eval`")
-    examples = store.examples(setting=setting, tasks=tasks)
+    examples = store.examples(setting=setting, tasks=tasks, columns=EXAMPLE_COLUMNS)
     return points, (None if examples.empty else examples)

@@ -15,7 +15,7 @@ empty context becomes the prefix token (BOS, else EOS); an input longer than
 Speed: requests that share a context (the choices of one question) are grouped, the
 context is run once and its key/value cache is reused by every continuation; groups are
 sorted by length so batches carry little padding. Generation is batched with left padding
-and the KV cache of ``model.generate``.
+and a KV cache; rows leave the batch as soon as they finish (:func:`_generate_batch`).
 """
 
 from __future__ import annotations
@@ -25,15 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from tracker.errors import TrackerError
+from tracker.tasks.base import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 
 if TYPE_CHECKING:
     from tracker.checkpoints import LoadedModel
-
-DEFAULT_STOP = ("\n",)
-DEFAULT_MAX_NEW_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -265,31 +262,56 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 def _generate_batch(lm: LoadedModel, batch: list[GenerationRequest]) -> list[str]:
-    """One left-padded ``model.generate`` call; rows stop on their own stop strings."""
+    """Greedy decoding of one left-padded batch with a KV cache, written here rather than
+    through ``model.generate`` so that finished rows leave the batch: a row ends at its
+    own stop string, end-of-text or token budget, and the next step runs only the rows
+    still going (their cache rows kept by ``batch_select_indices``). Positions follow
+    ``generate``'s (cumulative attention mask), so the tokens are the same."""
     tokenizer = lm.tokenizer
-    max_new = max(request.max_new_tokens for request in batch)
     contexts = [_generation_context(lm, request) for request in batch]
     width = max(len(ids) for ids in contexts)
-    pad_id = _pad_id(tokenizer)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    ids = torch.full((len(batch), width), _pad_id(tokenizer), dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for row, context in enumerate(contexts):
         ids[row, width - len(context):] = torch.tensor(context, dtype=torch.long)
         mask[row, width - len(context):] = 1
-    stopper = _StopOnStrings(tokenizer, batch, width)
-    output = lm.model.generate(
-        input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), do_sample=False,
-        num_beams=1, max_new_tokens=max_new, pad_token_id=pad_id,
-        eos_token_id=tokenizer.eos_token_id, stopping_criteria=StoppingCriteriaList([stopper]),
-    )
-    texts = []
-    for row, request in enumerate(batch):
-        new_ids = output[row, width : width + request.max_new_tokens].tolist()
-        if tokenizer.eos_token_id in new_ids:
-            new_ids = new_ids[: new_ids.index(tokenizer.eos_token_id)]
-        text = tokenizer.decode(new_ids, skip_special_tokens=True)
-        texts.append(cut_at_stop(text, request.stop))
-    return texts
+    mask = mask.to(lm.device)
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    output = lm.model(input_ids=ids.to(lm.device), attention_mask=mask, position_ids=positions,
+                      use_cache=True, logits_to_keep=1)
+    cache = output.past_key_values
+    new_ids: list[list[int]] = [[] for _ in batch]
+    rows = list(range(len(batch)))  # batch row -> request position, for rows still going
+    while True:
+        tokens = output.logits[:, -1, :].argmax(dim=-1)
+        going = [i for i, token in enumerate(tokens.tolist())
+                 if not _finished(tokenizer, batch[rows[i]], new_ids[rows[i]], token)]
+        if not going:
+            break
+        if len(going) < len(rows):
+            keep = torch.tensor(going, device=lm.device)
+            cache.batch_select_indices(keep)
+            mask, tokens = mask[keep], tokens[keep]
+            rows = [rows[i] for i in going]
+        next_position = mask.sum(dim=1, keepdim=True)
+        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+        output = lm.model(input_ids=tokens[:, None], attention_mask=mask,
+                          position_ids=next_position, past_key_values=cache, use_cache=True)
+    return [cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), request.stop)
+            for generated, request in zip(new_ids, batch, strict=True)]
+
+
+def _finished(tokenizer: Any, request: GenerationRequest, generated: list[int],
+              token: int) -> bool:
+    """Take ``token`` into ``generated`` (unless it is end-of-text) and say whether the row
+    is done: end-of-text, its token budget used, or a stop string in its decoded text."""
+    if token == tokenizer.eos_token_id:
+        return True
+    generated.append(token)
+    if len(generated) >= request.max_new_tokens:
+        return True
+    text = tokenizer.decode(generated, skip_special_tokens=True)
+    return any(term and term in text for term in request.stop)
 
 
 def _generation_context(lm: LoadedModel, request: GenerationRequest) -> list[int]:
@@ -306,25 +328,3 @@ def _pad_id(tokenizer: Any) -> int:
         if token_id is not None:
             return int(token_id)
     return 0
-
-
-class _StopOnStrings(StoppingCriteria):
-    """Per-row stopping: a row is done once its decoded new text holds a stop string or it
-    has used its own token budget (``transformers`` accepts one bool per row)."""
-
-    def __init__(self, tokenizer: Any, batch: list[GenerationRequest], prompt_width: int):
-        self.tokenizer = tokenizer
-        self.batch = batch
-        self.prompt_width = prompt_width
-        self.done = torch.zeros(len(batch), dtype=torch.bool)
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-        n_new = input_ids.shape[1] - self.prompt_width
-        for row, request in enumerate(self.batch):
-            if self.done[row]:
-                continue
-            text = self.tokenizer.decode(input_ids[row, self.prompt_width :].tolist(),
-                                         skip_special_tokens=True)
-            stopped = any(term and term in text for term in request.stop)
-            self.done[row] = stopped or n_new >= request.max_new_tokens
-        return self.done.to(input_ids.device)

@@ -24,6 +24,18 @@ so the next ``tracker eval`` recomputes it. Files are verified where they are re
 is verified once per store object. Files written before the digests existed are checked
 for readability only.
 
+The unit index (``index.json``, :class:`UnitIndex`) keeps the record of every unit file
+that verified, keyed by the file's relative path with its size, modification time and
+inode, so a later process reads records from one file instead of reading and checking
+every unit file again. It is only a cache: the unit files on disk say which units exist
+(an entry without its file is ignored and pruned), an entry whose file changed in any of
+those three is stale and the file is verified again, a file modified less than
+:data:`RACY_SECONDS` before it was verified is never indexed (a change within the file
+system's timestamp granularity could go unseen), the index must match its own
+digest, and the per-example rows are verified whenever they are read
+(:meth:`RunStore.examples`), so corruption is still found before a result is used. A
+missing, unreadable or foreign index is rebuilt.
+
 Writes that fail in the operating system (disk full, read-only directory) raise
 :class:`~tracker.errors.StorageError` naming the path and the reason; nothing stored is
 touched and no temporary file is left behind.
@@ -41,12 +53,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tracker
 from tracker.errors import StorageError, unknown_name
+from tracker.example_rows import COLUMNS, LongRows
 from tracker.files import atomic_create, atomic_write, remove_stale_temporaries
 from tracker.integrity import (
     RECORD_KEY,
@@ -58,6 +72,7 @@ from tracker.integrity import (
 )
 from tracker.results import UnitResult
 from tracker.settings import select_records, setting_of
+from tracker.unit_index import INDEX_NAME, RACY_SECONDS, UnitIndex, file_signature
 from tracker.units import Unit, slug
 
 logger = logging.getLogger(__name__)
@@ -93,8 +108,9 @@ class RunStore:
         self.root = Path(root)
         self.on_note = on_note
         self.notes: list[str] = []
-        # path -> ((size, mtime_ns), record) of files read and checked by this object
-        self._verified: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        # path -> (signature, record) of files read and checked by this object
+        self._verified: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        self._index: UnitIndex | None = None
 
     @property
     def units_dir(self) -> Path:
@@ -161,23 +177,57 @@ class RunStore:
 
     def _verify(self, path: Path) -> dict[str, Any] | None:
         """The record of ``path`` once its file is read and checked (once per store object
-        while the file is unchanged); None, with the file moved aside, when it is corrupt
-        (or gone)."""
+        while the file is unchanged, and taken from the unit index while its entry is
+        current); None, with the file moved aside, when it is corrupt (or gone)."""
         try:
             stat = path.stat()
         except FileNotFoundError:
             return None
-        signature = (stat.st_size, stat.st_mtime_ns)
+        signature = file_signature(stat)
         cached = self._verified.get(path)
         if cached is not None and cached[0] == signature:
             return cached[1]
+        index = self.index()
+        relative = path.relative_to(self.units_dir).as_posix()
+        record = index.get(relative, signature)
+        if record is None:
+            try:
+                record, _ = read_unit(path)
+            except CorruptUnit as corrupt:
+                self._set_aside(corrupt)
+                return None
+            if time.time() - stat.st_mtime > RACY_SECONDS:
+                index.put(relative, signature, record)
+        self._verified[path] = (signature, record)
+        return record
+
+    def index(self) -> UnitIndex:
+        """The run's unit index (read on first use)."""
+        if self._index is None:
+            self._index = UnitIndex.load(self.root / INDEX_NAME)
+        return self._index
+
+    def save_index(self, present: Sequence[Path] | None = None) -> None:
+        """Write the unit index when it changed, keeping entries of ``present`` files (all
+        unit files when None). Best effort: a run directory that cannot be written is
+        still read, only more slowly next time."""
+        if self._index is not None and self._index.dirty:
+            files = self.unit_files() if present is None else present
+            self._index.save({path.relative_to(self.units_dir).as_posix() for path in files})
+
+    def read_verified(self, path: Path) -> tuple[dict[str, Any], pa.Table] | None:
+        """Record and rows of one unit file, verified now (rows digest included); None,
+        with the file moved aside, when it is corrupt or gone."""
         try:
-            record, _ = read_unit(path)
+            record, table = read_unit(path)
         except CorruptUnit as corrupt:
             self._set_aside(corrupt)
             return None
-        self._verified[path] = (signature, record)
-        return record
+        except StorageError:
+            if not path.exists():
+                return None
+            raise
+        return record, table
 
     def _set_aside(self, corrupt: CorruptUnit) -> None:
         """Move a corrupt unit file to ``corrupt/`` (a free name there: nothing is ever
@@ -193,6 +243,7 @@ class RunStore:
             raise StorageError.from_os_error(f"move corrupt unit file {path} to", target,
                                              error) from error
         self._verified.pop(path, None)
+        self.index().drop(path.relative_to(self.units_dir).as_posix())
         self.note(f"corrupt unit file {path} ({corrupt.reason}); moved to {target}; "
                    "`tracker eval` recomputes it")
 
@@ -243,7 +294,17 @@ class RunStore:
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
     def unit_files(self) -> list[Path]:
-        return sorted(self.units_dir.glob("**/*.parquet")) if self.units_dir.is_dir() else []
+        """Every unit file, sorted (``os.walk``: several times faster than a recursive
+        ``Path.glob`` over a sweep's thousands of directories)."""
+        found = [os.path.join(folder, name)
+                 for folder, _, names in os.walk(self.units_dir)
+                 for name in names if name.endswith(".parquet")]
+        return [Path(name) for name in sorted(found)]
+
+    def has_unit_files(self) -> bool:
+        """Whether any unit file is stored (stops at the first one found)."""
+        return any(name.endswith(".parquet")
+                   for _, _, names in os.walk(self.units_dir) for name in names)
 
     def records(self) -> list[dict[str, Any]]:
         """Every stored unit's record (files verified; corrupt ones are set aside)."""
@@ -251,7 +312,9 @@ class RunStore:
 
     def _verified_records(self) -> list[tuple[Path, dict[str, Any]]]:
         """(file, record) of every unit file that verifies; corrupt files are set aside."""
-        pairs = [(path, self._verify(path)) for path in self.unit_files()]
+        files = self.unit_files()
+        pairs = [(path, self._verify(path)) for path in files]
+        self.save_index(files)
         return [(path, record) for path, record in pairs if record is not None]
 
     def planned_settings(self) -> dict[str, str]:
@@ -294,28 +357,55 @@ class RunStore:
         (one setting per task, see :meth:`selected`)."""
         return attach_loss(self.scores(setting, tasks), validation_metric)
 
-    def examples(self, setting: str | None = None,
-                 tasks: Sequence[str] | None = None) -> pd.DataFrame:
+    def examples(self, setting: str | None = None, tasks: Sequence[str] | None = None,
+                 columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Per-example rows in long form: checkpoint columns, loss, task, metric,
-        example_id, value (numeric per-example columns only; one setting per task)."""
-        frames, records = [], []
-        for path, record in self.selected(setting, tasks):
-            records.append(record)
-            wide = pq.read_table(path).to_pandas()  # verified by selected()
-            numeric = [c for c in wide.columns
-                       if c != "example_id" and pd.api.types.is_numeric_dtype(wide[c])]
-            long = wide.melt(id_vars=["example_id"], value_vars=numeric, var_name="metric",
-                             value_name="value")
-            for column, value in _checkpoint_columns(record).items():
-                long[column] = value
-            long["task"] = record["task"]
-            frames.append(long)
-        columns = ["family", "size", "params", "step", "tokens_seen", "task", "metric",
-                   "example_id", "value"]
-        if not frames:
-            return pd.DataFrame(columns=[*columns, "loss"])
-        table = pd.concat(frames, ignore_index=True)[columns]
-        return attach_loss(table, losses=scores_frame(records))
+        example_id, value (numeric per-example columns only; one setting per task), in
+        (family, size, step, task, metric) order; ``columns`` keeps only those named.
+
+        Each unit file is read once and its rows verified against their digest before
+        they are used; a corrupt file is set aside and its unit left out. Text columns
+        are categorical (:mod:`tracker.example_rows`), so a Pythia-sized sweep (~40
+        million rows per metric) fits in memory."""
+        wanted = list(EXAMPLE_COLUMNS if columns is None else columns)
+        unknown = [c for c in wanted if c not in EXAMPLE_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown example columns {unknown}; known: {EXAMPLE_COLUMNS}")
+        pairs = sorted(self.selected(setting, tasks), key=lambda pair: _unit_order(pair[1]))
+        losses = _losses_by_checkpoint([record for _, record in pairs])
+        rows = LongRows(wanted)
+        for path, _ in pairs:
+            verified = self.read_verified(path)
+            if verified is None:
+                continue
+            record, table = verified
+            loss, loss_metric = losses.get(_checkpoint_key(record), (np.nan, ""))
+            rows.add({**_checkpoint_columns(record), "task": record["task"], "loss": loss,
+                      "loss_metric": loss_metric}, table)
+        return rows.frame()
+
+
+EXAMPLE_COLUMNS = COLUMNS
+
+
+def _unit_order(record: dict[str, Any]) -> tuple:
+    """(family, size, step, task), missing values last, as pandas sorts them."""
+    return tuple((record.get(name) is None, record.get(name) or "")
+                 if name != "step" else (record.get(name) is None, record.get(name) or 0)
+                 for name in ("family", "size", "step", "task"))
+
+
+def _checkpoint_key(record: dict[str, Any]) -> tuple:
+    return (record["family"], record["size"], record["step"])
+
+
+def _losses_by_checkpoint(records: list[dict[str, Any]]) -> dict[tuple, tuple[float, str]]:
+    """(family, size, step) -> (validation loss, its metric) as :func:`attach_loss` picks
+    them for these records."""
+    table = attach_loss(scores_frame(records))
+    validation = table[table["task"] == "validation"].drop_duplicates(["family", "size", "step"])
+    return {(row.family, row.size, row.step): (row.loss, row.loss_metric)
+            for row in validation.itertuples(index=False)}
 
 
 def scores_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

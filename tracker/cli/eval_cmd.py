@@ -6,25 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tracker.checkpoints import pickle_warnings, remote_code_warnings
 from tracker.cli.progress import ProgressPrinter, print_note, print_notes
 from tracker.errors import StorageError, TrackerError
-from tracker.evaluate import (
-    SweepSummary,
-    default_loader,
-    distributed_shard,
-    plan_units,
-    run_sweep,
-    wait_for_everyone,
-)
-from tracker.families import Family, load_family
 from tracker.files import atomic_write
 from tracker.paths import RUNS_DIR, resolve_project_path
-from tracker.results import EvalSettings
 from tracker.settings import setting_of
 from tracker.store import RunStore
-from tracker.validation import ValidationLoss, load_validation
+
+if TYPE_CHECKING:  # torch and the model code load when a sweep runs, not with every command
+    from tracker.evaluate import SweepSummary
+    from tracker.families import Family
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +49,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as transformers_logging
+
+    from tracker.checkpoints import pickle_warnings, remote_code_warnings
+    from tracker.evaluate import (
+        default_loader,
+        distributed_shard,
+        plan_units,
+        run_sweep,
+        wait_for_everyone,
+    )
+    from tracker.families import load_family
+    from tracker.results import EvalSettings
+    from tracker.validation import ValidationLoss, load_validation
 
     transformers_logging.disable_progress_bar()  # our own bar shows units and tokens/s
     family = load_family(args.family)

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = RunStore(args.run, on_note=print_note)
-    if not store.unit_files():
+    if not store.has_unit_files():
         raise TrackerError(f"{args.run} holds no finished units; run `tracker eval` first")
     table = store.examples(args.setting) if args.examples else store.points(setting=args.setting)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tracker.errors import TrackerError
-from tracker.scoring import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 
 if TYPE_CHECKING:
     from tracker.checkpoints import LoadedModel
     from tracker.results import EvalSettings, UnitResult
 
 TaskKind = Literal["multiple_choice", "generative"]
+# A generative example's defaults (and tracker.scoring's); here, not in tracker.scoring,
+# so that reading tasks does not import torch.
+DEFAULT_STOP = ("\n",)
+DEFAULT_MAX_NEW_TOKENS = 32
 
 
 @dataclass(frozen=True)

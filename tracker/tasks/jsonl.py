@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import TrackerError, did_you_mean, printable
-from tracker.scoring import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 from tracker.tasks.base import (
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_STOP,
     Example,
     GenerativeExample,
     LoadedExamples,
