@@ -29,7 +29,8 @@ from tracker.units import unit_key
 SETTING_ID_LENGTH = 8
 # Fields shown in a setting's label when they are set (the id covers the rest), read from
 # the unit identity's top level, else from its evaluation's identity.
-LABELLED_FIELDS = (("context_length", "context"), ("num_fewshot", "fewshot"))
+LABELLED_FIELDS = (("context_length", "context"), ("num_fewshot", "fewshot"),
+                   ("validation", "validation"))  # which validation text: mixture or text
 
 
 @dataclass(frozen=True)
