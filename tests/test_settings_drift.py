@@ -119,3 +119,15 @@ def test_a_changed_setting_is_new_units_and_never_mixed_in_a_fit(family, tmp_pat
     assert "must not be mixed" in err and "--setting" in err
     if label is not None:
         assert label in err
+
+
+def test_a_setting_label_names_its_validation_text():
+    from tracker.settings import setting_of
+
+    def identity(name):
+        return {"checkpoint": {"step": 1}, "limit": None, "dtype": "float32",
+                "evaluation": {"task": "validation", "validation": name, "sha256": name}}
+
+    mixture, text = setting_of(identity("validation_mixture")), setting_of(identity("validation"))
+    assert mixture.label == "limit=all dtype=float32 validation=validation_mixture"
+    assert text.matches("validation=validation") and not mixture.matches("validation=validation")
