@@ -63,11 +63,11 @@ def test_nonrising_replicates_are_counted_and_open_the_interval():
     fits = HingeArrays(eta=np.where(rising, etas, 1.6), c=np.zeros(100),
                        k=np.where(rising, 1.0, 0.0), sse=np.ones(100), interior=rising,
                        ok=np.ones(100, bool))
-    low, high, count, side = _percentiles(fits, 2.5, 1.0, 2.75)
+    low, high, count, side = _percentiles(fits, 2.75)
     assert count == 10 and side == "low" and np.isneginf(low) and high < 3.0
     pinned = HingeArrays(eta=np.where(rising, etas, 3.5), c=np.zeros(100), k=np.ones(100),
                          sse=np.ones(100), interior=rising, ok=np.ones(100, bool))
-    assert _percentiles(pinned, 2.5, 1.0, 2.75)[3] == "high"  # rising, pinned at the top
+    assert _percentiles(pinned, 2.75)[3] == "high"  # rising, pinned at the top
 
 
 def test_chance_qualifies_the_threshold_and_a_small_rise_is_not_one():

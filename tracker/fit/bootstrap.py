@@ -60,12 +60,3 @@ def group_multiplicities(codes: np.ndarray, rng: np.random.Generator, n_boot: in
     np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
     return counts[:, codes]
 
-
-def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the finite samples; (nan, nan) when fewer than 20 remain."""
-    finite = samples[np.isfinite(samples)]
-    if finite.size < 20:
-        return (float("nan"), float("nan"))
-    tail = 50.0 * (1.0 - level)
-    low, high = np.percentile(finite, [tail, 100.0 - tail])
-    return (float(low), float(high))

@@ -13,11 +13,11 @@ from tracker.fit.broken import fit_broken_stick
 from tracker.fit.capped import fit_capped_hinge
 from tracker.fit.clustering import design_effect
 from tracker.fit.emergence import emergence_score, final_by_scale
-from tracker.fit.hinge import fit_hinge, hinge_curve
+from tracker.fit.hinge import MIN_SIDE, fit_hinge, hinge_curve
 from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
 from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
 from tracker.fit.result import ThresholdFit
-from tracker.fit.smooth import N_PARAMS, bic, fit_competitors
+from tracker.fit.smooth import N_PARAMS, bic, fit_competitors, sse_floor
 from tracker.fit.verdict import MIN_POINTS, Evidence, decide
 from tracker.fit.weights import observation_weights
 
@@ -127,7 +127,7 @@ def _fit_full(series: Series, chance, rng, settings, base) -> ThresholdFit:
     competitors = fit_competitors(loss, y, weights)
     n_points = len(loss)
     deff = design_effect(y - hinge_curve(loss, eta, c, k), weights, series.codes)
-    floor = 1e-18 * max(float(weights @ (y - y.mean()) ** 2), 1e-300)
+    floor = sse_floor(y, weights)
     sses: dict[str, float] = {fit.name: fit.sse for fit in competitors}
     sses.update(hinge=float(hinge.sse[0]), capped=capped.sse if capped.ok else np.inf,
                 broken_stick=broken.sse if broken.ok else np.inf)
@@ -175,8 +175,6 @@ def _fit_full(series: Series, chance, rng, settings, base) -> ThresholdFit:
 
 def _capped_interior(loss: np.ndarray, capped) -> bool:
     """The capped threshold is interior when it is not pinned to the 5-points bound."""
-    from tracker.fit.hinge import MIN_SIDE
-
     return bool(capped.ok and capped.eta < loss[-MIN_SIDE] - 1e-9 * np.ptp(loss))
 
 

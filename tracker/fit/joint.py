@@ -63,24 +63,22 @@ def threshold_interval(series, weights, binomial: bool, params, cap: float | Non
     note = ""
     if n_groups >= MIN_GROUPS:
         mult = boot.group_multiplicities(series.codes, rng, n_boot)
-        inflate = 1.0  # a joint replicate already carries both parts; see the docstring
         method += "+groups"  # joint: resampled together
         if n_groups < FEW_GROUPS:
             note = f"only {n_groups} sizes: the size part of the interval rests on few clusters"
     else:
-        mult, inflate = np.ones((1, len(loss))), 1.0
+        mult = np.ones((1, len(loss)))
         if n_groups:
             note = f"only {n_groups} sizes: sizes not resampled"
     middle = float(np.median(loss))
     low, high, nonrising, side = _percentiles(fit_hinge(loss, ex_reps, ex_weights * mult),
-                                              params[0], inflate, middle)
+                                              middle)
     example, group = NAN2, NAN2
     if parts:
-        example = _percentiles(fit_hinge(loss, ex_reps, ex_weights), params[0], 1.0,
-                               middle)[:2]
+        example = _percentiles(fit_hinge(loss, ex_reps, ex_weights), middle)[:2]
         if n_groups >= MIN_GROUPS:
             group_fits = fit_hinge(loss, np.broadcast_to(y, mult.shape), weights * mask * mult)
-            group = _percentiles(group_fits, params[0], inflate, middle)[:2]
+            group = _percentiles(group_fits, middle)[:2]
     return Interval(low, high, method, nonrising, side, note, example, group)
 
 
@@ -95,14 +93,14 @@ def _example_replicates(series, weights, binomial, params, rng, n_boot):
     return boot.residual_replicates(fitted, y, weights, rng, n_boot), "residual"
 
 
-def _percentiles(fits: HingeArrays, centre: float, inflate: float, middle: float):
+def _percentiles(fits: HingeArrays, middle: float):
     """(low, high, n_nonrising, open side) of the replicates' thresholds; `middle` (the
     median loss) tells which bound a pinned threshold sits on."""
     rising = fits.ok & fits.interior & (fits.k > 0)
     pinned_high = fits.ok & (fits.k > 0) & ~fits.interior & (fits.eta > middle)
     n_high = int(pinned_high.sum())
     n_low = int((~rising).sum()) - n_high
-    etas = centre + inflate * (fits.eta[rising] - centre)
+    etas = fits.eta[rising]
     if etas.size < 20:
         return float("nan"), float("nan"), n_low + n_high, ""
     values = np.concatenate([np.full(n_low, -np.inf), etas, np.full(n_high, np.inf)])

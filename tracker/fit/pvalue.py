@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from tracker.fit import bootstrap as boot
 from tracker.fit.capped import pair_search
 from tracker.fit.hinge import fit_hinge
 from tracker.fit.smooth import SmoothFit, grid_sse
@@ -51,13 +52,8 @@ def null_replicates(null: SmoothFit, loss, y, w, n, binomial: bool, sign: float,
     """Oriented scores (B, n_points) simulated from the best smooth fit."""
     fitted = null.predict(loss)
     if binomial and n is not None:
-        trials = np.maximum(np.round(n), 1).astype(np.int64)
-        p = np.clip(sign * fitted, 0.0, 1.0)
-        return sign * rng.binomial(trials, p, size=(n_boot, loss.size)) / trials
-    scale = np.sqrt(w)
-    standardised = (y - fitted) * scale
-    draws = rng.integers(loss.size, size=(n_boot, loss.size))
-    return fitted + standardised[draws] / scale
+        return sign * boot.binomial_replicates(sign * fitted, n, rng, n_boot)
+    return boot.residual_replicates(fitted, y, w, rng, n_boot, n_params=0)  # no inflation
 
 
 def tail_p_value(observed: float, null_stats: np.ndarray) -> float:

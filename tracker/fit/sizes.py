@@ -33,7 +33,7 @@ import numpy as np
 from tracker.fit.core import prepare_series
 from tracker.fit.hinge import MIN_SIDE, fit_hinge
 from tracker.fit.result import ThresholdFit
-from tracker.fit.smooth import N_PARAMS, SmoothFit, bic, fit_competitors
+from tracker.fit.smooth import N_PARAMS, SmoothFit, bic, fit_competitors, sse_floor
 from tracker.fit.weights import observation_weights
 
 SizeVerdict = Literal["consistent across sizes", "size matters", "insufficient"]
@@ -92,7 +92,7 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
     else:
         residual = y - sign * fit.predict(loss, model)
     offsets = _group_means(residual, weights, codes, len(names))
-    floor = 1e-18 * max(float(weights @ (y - y.mean()) ** 2), 1e-300)
+    floor = sse_floor(y, weights)
     k = N_PARAMS[model]
     n_points, n_sizes = len(y), len(names)
     bics = (

@@ -49,6 +49,12 @@ class SmoothFit:
         return _evaluate(self.name, self.params, np.asarray(loss, dtype=float))
 
 
+def sse_floor(y: np.ndarray, weights: np.ndarray) -> float:
+    """A floor for the SSEs compared by :func:`bic` (1e-18 of the weighted total sum of
+    squares), so an exact fit's log(0) never decides between models."""
+    return 1e-18 * max(float(weights @ (y - y.mean()) ** 2), 1e-300)
+
+
 def bic(sse: float, n_points: int, n_params: int, sse_floor: float,
         design_effect: float = 1.0) -> float:
     """Gaussian BIC up to a constant shared by all models fitted with the same weights.

@@ -142,21 +142,24 @@ def _crossing(curve: LossCurve, task: str, metric: str, eta: float,
                     tokens_high / per_step, latest_step)
 
 
+def loss_curves(points: pd.DataFrame, *, n_boot: int = 200, random_state=0,
+                runs: list[str] | None = None) -> list[LossCurve]:
+    """The fitted loss curve of every run of ``points`` (validated export columns) that has
+    tokens seen, or of the ``runs`` (family/size labels) named."""
+    from tracker.forecast.runs import runs_of
+
+    return [fit_loss_curve(label, run.checkpoints, n_boot=n_boot, random_state=random_state)
+            for label, run in runs_of(points).items()
+            if (runs is None or label in runs) and run.checkpoints["tokens_seen"].notna().any()]
+
+
 def forecast_crossings(points: pd.DataFrame, table: ThresholdTable, *, n_boot: int = 200,
                        level: float = 0.9, random_state=0,
                        runs: list[str] | None = None) -> list[Crossing]:
     """Crossings of every threshold in ``table`` for every run of ``points`` (export
     columns) that has tokens seen, or for the ``runs`` (family/size labels) named."""
-    from tracker.forecast.runs import runs_of
     from tracker.points import validate_points
 
-    out = []
-    for label, run in runs_of(validate_points(points).frame).items():
-        if runs is not None and label not in runs:
-            continue
-        if not run.checkpoints["tokens_seen"].notna().any():
-            continue
-        curve = fit_loss_curve(label, run.checkpoints, n_boot=n_boot,
-                               random_state=random_state)
-        out += crossings(curve, table, level)
-    return out
+    curves = loss_curves(validate_points(points).frame, n_boot=n_boot,
+                         random_state=random_state, runs=runs)
+    return [found for curve in curves for found in crossings(curve, table, level)]

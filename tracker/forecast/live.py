@@ -39,9 +39,10 @@ def describe(crossing: Crossing) -> str:
     if crossing.status == "never":
         return head + ": the loss curve levels off above it"
     verb = "crossed near" if crossing.status == "crossed" else "expected at"
-    return (head + f": {verb} step {_number(crossing.step)} "
-            f"[{_number(crossing.step_low)}, {_number(crossing.step_high)}]")
+    return (head + f": {verb} step {step_text(crossing.step)} "
+            f"[{step_text(crossing.step_low)}, {step_text(crossing.step_high)}]")
 
 
-def _number(value: float) -> str:
+def step_text(value: float) -> str:
+    """A step or token count for people: 'never' for inf, '-' for NaN."""
     return "never" if math.isinf(value) else ("-" if math.isnan(value) else f"{value:.0f}")

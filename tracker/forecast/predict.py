@@ -28,6 +28,7 @@ import pandas as pd
 
 from tracker.errors import TrackerError
 from tracker.fit import bootstrap as boot
+from tracker.fit.core import prepare_series
 from tracker.fit.table import without_proxy_source
 from tracker.fit.weights import observation_weights
 from tracker.forecast.runs import (
@@ -38,7 +39,7 @@ from tracker.forecast.runs import (
     runs_of,
 )
 from tracker.forecast.scaling import ScalingFit, fit_scaling_law
-from tracker.forecast.score import fit_score_curves, refit, sorted_series
+from tracker.forecast.score import fit_score_curves, refit
 from tracker.points import BINOMIAL_METRICS, validate_points
 
 TOKEN_MATCH = 0.10  # a checkpoint within 10% of the asked token count stands for it
@@ -221,7 +222,8 @@ def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
     higher = bool(series["higher_is_better"].iloc[0])
     binomial = metric in BINOMIAL_METRICS
     n = series["n"].to_numpy(float)
-    loss, y, counts, sign = sorted_series(series["loss"], series["score"], n, higher)
+    prepared = prepare_series(series["loss"], series["score"], n, None, None, higher)
+    loss, y, counts, sign = prepared.loss, prepared.y, prepared.n, prepared.sign
     order = np.argsort(series["loss"].to_numpy(float), kind="stable")
     group = np.array([step1.codes[f"{f}/{s}".strip("/")] for f, s in
                       zip(series["family"], series["size"], strict=True)])[order]

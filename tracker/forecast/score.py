@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracker.fit.capped import fit_capped_hinge
+from tracker.fit.core import prepare_series
 from tracker.fit.hinge import fit_hinge, hinge_curve
-from tracker.fit.smooth import N_PARAMS, bic, fit_sigmoid
+from tracker.fit.smooth import N_PARAMS, bic, fit_sigmoid, sse_floor
 from tracker.fit.weights import observation_weights
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -53,9 +54,10 @@ def fit_score_curves(loss, score, n=None, *, binomial: bool = False,
         >>> fit_score_curves(L, p)[0].name
         'sigmoid'
     """
-    loss, y, n_sorted, sign = sorted_series(loss, score, n, higher_is_better)
-    w = observation_weights(y, n_sorted, binomial)  # needs loss sorted ascending
-    floor = 1e-18 * max(float(w @ (y - y.mean()) ** 2), 1e-300)
+    series = prepare_series(loss, score, n, None, None, higher_is_better)
+    loss, y, sign = series.loss, series.y, series.sign
+    w = observation_weights(y, series.n, binomial)  # needs loss sorted ascending
+    floor = sse_floor(y, w)
     curves = []
     for name in CANDIDATES:
         predictor, sse = refit(name, loss, y, w)
@@ -82,15 +84,4 @@ def refit(name: str, loss: np.ndarray, y: np.ndarray, w: np.ndarray, *,
         capped = fit_capped_hinge(loss, y, w)
         return capped.predict, float(capped.sse)
     raise ValueError(f"unknown score curve '{name}'")
-
-
-def sorted_series(loss, score, n, higher_is_better: bool):
-    """(loss ascending, oriented score, n or None when not all known, sign)."""
-    loss = np.asarray(loss, dtype=float)
-    order = np.argsort(loss, kind="stable")
-    sign = 1.0 if higher_is_better else -1.0
-    counts = None if n is None else np.asarray(n, dtype=float)[order]
-    if counts is not None and not np.all(np.isfinite(counts) & (counts > 0)):
-        counts = None
-    return loss[order], sign * np.asarray(score, dtype=float)[order], counts, sign
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from tracker.fit.table import ThresholdTable
-from tracker.forecast.crossing import LossCurve, fit_loss_curve, tokens_at_loss
-from tracker.forecast.runs import runs_of
+from tracker.forecast.crossing import LossCurve, crossings, loss_curves, tokens_at_loss
+from tracker.forecast.live import step_text
 from tracker.points import loss_label
 from tracker.report.document import Section, fmt
 from tracker.report.figures import add_legend, figure_grid
@@ -27,21 +27,16 @@ MAX_EXTRAPOLATION = 10.0  # the figure extends each curve to at most 10x its tok
 
 def crossing_section(table: ThresholdTable, path: Path) -> Section | None:
     """The section, or None when no series has a threshold or no run has tokens seen."""
-    from tracker.forecast.crossing import crossings
-
     thresholds = [r for r in table.rows if r.fit.verdict in ("threshold", "weak")]
     if not thresholds:
         return None
     points = pd.concat([r.points for r in table.rows], ignore_index=True)
-    curves = [fit_loss_curve(label, run.checkpoints)
-              for label, run in runs_of(points).items()
-              if run.checkpoints["tokens_seen"].notna().any()]
-    curves = [c for c in curves if c.fit is not None]
+    curves = [c for c in loss_curves(points) if c.fit is not None]
     if not curves:
         return None
     found = [c for curve in curves for c in crossings(curve, table)]
-    rows = tuple((c.run, c.task, c.metric, fmt(c.threshold), c.status, _int(c.step),
-                  f"[{_int(c.step_low)}, {_int(c.step_high)}]", f"{c.tokens:.3g}")
+    rows = tuple((c.run, c.task, c.metric, fmt(c.threshold), c.status, step_text(c.step),
+                  f"[{step_text(c.step_low)}, {step_text(c.step_high)}]", f"{c.tokens:.3g}")
                  for c in found)
     text = ("Each run's loss against tokens seen, a power law with an offset fitted after "
             "the first 10% of its tokens, extrapolated to each threshold (docs/forecast.md). "
@@ -85,6 +80,3 @@ def crossing_figure(curves: list[LossCurve], thresholds: list[tuple[str, str, fl
     figure.savefig(path)
     return path
 
-
-def _int(value: float) -> str:
-    return "never" if math.isinf(value) else ("-" if math.isnan(value) else f"{value:.0f}")
