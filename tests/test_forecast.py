@@ -139,3 +139,17 @@ def score_curves_names(loss, y):
     from tracker.forecast.score import fit_score_curves
 
     return [c.name for c in fit_score_curves(loss, y)]
+
+
+def test_predictions_and_intervals_stay_inside_the_metric_range():
+    # target NLL falls linearly with the loss and reaches 0 just past the fit sizes' data:
+    # the curve extrapolated to 640m's loss (~3.12) goes below 0, an NLL cannot
+    frame = ladder()
+    frame["metric"] = "target_nll"
+    frame["score"] = np.maximum(3.0 * (frame["loss"] - 3.2), 0.0) + 0.01
+    frame["n"] = np.nan
+    result = forecast(frame, ["640m"], n_boot=50)
+    (row,) = result.rows
+    assert row.predicted_score == 0.0 and row.score_low == 0.0 and row.score_high >= 0.0
+    assert row.score_given_loss == 0.0 and row.given_loss_low == 0.0
+    assert row.error == pytest.approx(-row.true_score)

@@ -22,10 +22,14 @@ Generative (greedy generation after the task's stop handling and output_regex):
   ``acc`` for LAMBADA-style loglikelihood tasks).
 
 A chance level of None means the metric has no guess-level (log-likelihoods, distances).
+Each metric also declares the range its values can take (``low``, ``high``): proportions in
+[0, 1], brier in [0, 2], log-likelihoods at most 0, distances and NLLs at least 0. A curve
+extrapolated beyond the data (a forecast) is clipped to it (:func:`metric_range`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +47,8 @@ class MetricSpec:
     name: str
     higher_is_better: bool
     chance: Callable[[int], float] | None = None
+    low: float = -math.inf
+    high: float = math.inf
 
 
 def _one_in(k: int) -> float:
@@ -58,24 +64,35 @@ def _zero(k: int) -> float:
 
 
 MULTIPLE_CHOICE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("accuracy", True, _one_in),
-    MetricSpec("accuracy_norm", True, _one_in),
-    MetricSpec("p_correct", True, _one_in),
-    MetricSpec("brier", False, _brier_chance),
-    MetricSpec("logprob_correct", True),
-    MetricSpec("logprob_correct_per_byte", True),
+    MetricSpec("accuracy", True, _one_in, 0.0, 1.0),
+    MetricSpec("accuracy_norm", True, _one_in, 0.0, 1.0),
+    MetricSpec("p_correct", True, _one_in, 0.0, 1.0),
+    MetricSpec("brier", False, _brier_chance, 0.0, 2.0),
+    MetricSpec("logprob_correct", True, high=0.0),
+    MetricSpec("logprob_correct_per_byte", True, high=0.0),
 )
 
 GENERATIVE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("exact_match", True, _zero),
-    MetricSpec("token_edit_distance", False),
-    MetricSpec("token_edit_distance_norm", False),
-    MetricSpec("target_nll", False),
-    MetricSpec("target_nll_per_token", False),
-    MetricSpec("greedy_match", True),
+    MetricSpec("exact_match", True, _zero, 0.0, 1.0),
+    MetricSpec("token_edit_distance", False, low=0.0),
+    MetricSpec("token_edit_distance_norm", False, low=0.0),
+    MetricSpec("target_nll", False, low=0.0),
+    MetricSpec("target_nll_per_token", False, low=0.0),
+    MetricSpec("greedy_match", True, low=0.0, high=1.0),
 )
 
 METRICS = {spec.name: spec for spec in MULTIPLE_CHOICE_METRICS + GENERATIVE_METRICS}
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """(low, high) of a metric's values; unbounded for metrics tracker does not know.
+
+    Example:
+        >>> metric_range("brier")
+        (0.0, 2.0)
+    """
+    spec = METRICS.get(name)
+    return (spec.low, spec.high) if spec is not None else (-math.inf, math.inf)
 
 
 def softmax(logprobs: np.ndarray) -> np.ndarray:

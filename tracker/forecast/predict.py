@@ -14,7 +14,9 @@ the fit sizes (runs, with replacement: both steps refitted on the same draw) and
 examples (Binomial(n, score) / n per point for accuracy-type metrics, else the residuals
 of the chosen curve), plus the target's own measurement noise (Binomial(n, predicted) / n
 with the task's example count): they are intervals for the score an evaluation of the
-target will report, not for the curve alone.
+target will report, not for the curve alone. Predictions and interval ends are clipped to
+the metric's range (:func:`tracker.metrics.metric_range`): a curve extrapolated past the
+data must not predict a negative NLL or an accuracy above 1.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tracker.forecast.runs import (
 )
 from tracker.forecast.scaling import ScalingFit, fit_scaling_law
 from tracker.forecast.score import fit_score_curves, refit
+from tracker.metrics import metric_range
 from tracker.points import BINOMIAL_METRICS, validate_points
 
 TOKEN_MATCH = 0.10  # a checkpoint within 10% of the asked token count stands for it
@@ -286,9 +289,12 @@ def _true(goal: Target, frame: pd.DataFrame, task: str, metric: str):
 def _row(goal, task, metric, best, scaling, loss_rep, ends, given, truth, level) -> ForecastRow:
     tail = 50.0 * (1.0 - level)
     true_loss, true_score, _ = truth
+    low, high = metric_range(metric)
     predicted_loss = float(scaling.predict(goal.run.params, goal.tokens))
-    predicted = float(best.predict(predicted_loss))
-    at_true = float(best.predict(true_loss)) if np.isfinite(true_loss) else np.nan
+    predicted = float(np.clip(best.predict(predicted_loss), low, high))
+    at_true = (float(np.clip(best.predict(true_loss), low, high)) if np.isfinite(true_loss)
+               else np.nan)
+    ends, given = np.clip(ends, low, high), np.clip(given, low, high)
     low_l, high_l = np.nanpercentile(loss_rep, [tail, 100 - tail])
     low_s, high_s = np.nanpercentile(ends, [tail, 100 - tail])
     low_g, high_g = (np.nanpercentile(given, [tail, 100 - tail]) if np.isfinite(true_loss)
