@@ -55,9 +55,7 @@ class LongRows:
             self.id_codes.append(np.tile(self._id_codes(table.column("example_id")),
                                          len(numeric)))
         if "value" in self.columns:
-            self.values.append(np.concatenate([
-                table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
-                for name in numeric]))
+            self.values.append(np.concatenate([_values(table.column(name)) for name in numeric]))
 
     def _metric_code(self, name: str) -> int:
         if name not in self.metric_names:
@@ -83,13 +81,16 @@ class LongRows:
                 categories = sorted(set(labels))
                 codes = np.searchsorted(np.asarray(categories, dtype=object),
                                         np.asarray(labels, dtype=object)).astype(np.int32)
-                data[name] = pd.Categorical.from_codes(np.repeat(codes, counts), categories)
+                data[name] = pd.Categorical.from_codes(
+                    np.repeat(codes.astype(_code_type(len(categories))), counts), categories)
             elif name in ("params", "tokens_seen"):
                 data[name] = pd.array(np.repeat(np.asarray(
                     [pd.NA if v is None else v for v in self.per_file[name]], dtype=object),
                     counts), dtype="Int64")
             elif name == "step":
-                data[name] = np.repeat(np.asarray(self.per_file[name], dtype=np.int64), counts)
+                steps = np.asarray(self.per_file[name], dtype=np.int64)
+                narrow = len(steps) and int(np.abs(steps).max()) < 2**31
+                data[name] = np.repeat(steps.astype(np.int32) if narrow else steps, counts)
             elif name == "loss":
                 data[name] = np.repeat(np.asarray(self.per_file[name], dtype=np.float64),
                                        counts)
@@ -100,12 +101,41 @@ class LongRows:
                 data[name] = _sorted_categorical(_take_all(self.id_codes),
                                                  self.ids.to_pylist())
             elif name == "value":
-                data[name] = _take_all(self.values)
+                data[name] = _take_values(self.values)
         return pd.DataFrame(data, columns=self.columns, copy=False)  # no second copy
 
 
 def _is_numeric(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+
+
+def _values(column: pa.ChunkedArray) -> np.ndarray:
+    """A metric column as float32 when every value is exactly a float32 (int8/int16/bool
+    outcomes, float32 scores, small integers), else float64: half the memory of a
+    Pythia-sized long table, the same numbers."""
+    values = column.to_numpy(zero_copy_only=False)
+    if values.dtype in (np.float32, np.int8, np.int16, np.uint8, np.uint16, np.bool_):
+        return values.astype(np.float32)
+    wide = values.astype(np.float64)
+    narrow = wide.astype(np.float32)
+    if np.array_equal(narrow, wide, equal_nan=True):
+        return narrow
+    return wide
+
+
+def _take_values(parts: list[np.ndarray]) -> np.ndarray:
+    """The value column: float32 when every part is (exactly), else float64."""
+    if parts and all(part.dtype == np.float32 for part in parts):
+        return _take_all(parts)
+    joined = np.concatenate([part.astype(np.float64, copy=False) for part in parts]) \
+        if parts else np.zeros(0)
+    parts.clear()
+    return joined
+
+
+def _code_type(n_categories: int) -> type:
+    """The narrowest code type pandas itself uses for this many categories."""
+    return np.int8 if n_categories < 2**7 else np.int16 if n_categories < 2**15 else np.int32
 
 
 def _take_all(parts: list[np.ndarray]) -> np.ndarray:
@@ -118,8 +148,8 @@ def _take_all(parts: list[np.ndarray]) -> np.ndarray:
 def _sorted_categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     """Categories in sorted (string) order, as a sort or pivot of plain strings sees them."""
     order = np.argsort(np.asarray(names, dtype=object), kind="stable")
-    smallest = np.int8 if len(names) < 2**7 else np.int16 if len(names) < 2**15 else np.int32
-    rank = np.empty(len(names), dtype=smallest)  # pandas' own code width: no recast copy
+    smallest = _code_type(len(names))
+    rank: np.ndarray = np.empty(len(names), dtype=smallest)  # pandas' code width: no recast
     rank[order] = np.arange(len(names), dtype=smallest)
     return pd.Categorical.from_codes(rank[codes] if len(names) else codes,
                                      [names[i] for i in order])

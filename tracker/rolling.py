@@ -9,7 +9,8 @@ per byte equal lm-eval's; a later window's inputs are the ``max_length`` tokens 
 its last prediction, so the final window of a document sees a full context.
 
 Windows of all documents are sorted by length and batched with right padding, so a batch
-wastes little compute; sums are accumulated in float64.
+wastes little compute; only positions that predict a target reach the output layer
+(:mod:`tracker.forward`); sums are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-IGNORE = -100  # target index that predicts nothing (padding, context-only positions)
+from tracker.forward import token_nll
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,28 @@ def prefix_token_id(tokenizer: object) -> int:
     raise ValueError("tokenizer has neither a BOS nor an EOS token to start documents with")
 
 
-@torch.no_grad()
+def window_batches(windows: Sequence[Window], batch_tokens: int) -> list[list[int]]:
+    """Window indices in batches: longest first, each batch at most ``batch_tokens`` padded
+    tokens (at least one window). ``bench/bench_forward_limit.py`` times the bare model on
+    exactly these batches."""
+    order = sorted(range(len(windows)), key=lambda i: -len(windows[i].inputs))
+    batches, position = [], 0
+    while position < len(order):
+        count = max(1, batch_tokens // len(windows[order[position]].inputs))
+        batches.append(order[position : position + count])
+        position += count
+    return batches
+
+
+def batch_inputs(batch: Sequence[Window]) -> torch.Tensor:
+    """The windows' inputs right-padded (with id 0) to ``[len(batch), longest]``."""
+    inputs = torch.zeros((len(batch), max(len(w.inputs) for w in batch)), dtype=torch.long)
+    for row, window in enumerate(batch):
+        inputs[row, : len(window.inputs)] = torch.tensor(window.inputs)
+    return inputs
+
+
+@torch.inference_mode()
 def score_windows(
     model: torch.nn.Module,
     windows: Sequence[Window],
@@ -81,41 +103,33 @@ def score_windows(
     """Negative log-likelihood (nats, float64) of each window's targets, in input order.
 
     Windows are sorted longest first and packed into batches of at most ``batch_tokens``
-    padded tokens.
+    padded tokens (:func:`window_batches`).
     """
-    order = sorted(range(len(windows)), key=lambda i: -len(windows[i].inputs))
     nll = np.zeros(len(windows), dtype=np.float64)
     bar = tqdm(total=len(windows), desc="validation", unit="win", disable=not progress,
                leave=False)
-    position = 0
-    while position < len(order):
-        width = len(windows[order[position]].inputs)
-        count = max(1, batch_tokens // width)
-        batch = order[position : position + count]
-        for index, value in zip(batch, _score_batch(model, [windows[i] for i in batch], device),
-                                strict=True):
-            nll[index] = value
-        position += len(batch)
+    for batch in window_batches(windows, batch_tokens):
+        nll[batch] = _score_batch(model, [windows[i] for i in batch], device)
         bar.update(len(batch))
     bar.close()
     return nll
 
 
-def _score_batch(model: torch.nn.Module, batch: list[Window], device: torch.device) -> list[float]:
-    """NLL of each window's targets. Positions that predict nothing carry the ignore index,
-    so one fused cross-entropy covers the batch without a second vocabulary-sized tensor."""
-    width = max(len(w.inputs) for w in batch)
-    inputs = torch.zeros((len(batch), width), dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    targets = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+def _score_batch(model: torch.nn.Module, batch: list[Window], device: torch.device
+                 ) -> np.ndarray:
+    """NLL of each window's targets: only the positions that predict a target reach the
+    output layer (:func:`tracker.forward.token_nll`); per-token values summed in float64."""
+    rows: list[int] = []
+    positions: list[int] = []
+    targets: list[int] = []
     for row, window in enumerate(batch):
         n_in, n_out = len(window.inputs), len(window.targets)
-        inputs[row, :n_in] = torch.tensor(window.inputs)
-        mask[row, :n_in] = 1
-        targets[row, n_in - n_out : n_in] = torch.tensor(window.targets)
-    logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device)).logits
-    per_token = torch.nn.functional.cross_entropy(
-        logits.float().flatten(0, 1), targets.to(logits.device).flatten(), ignore_index=IGNORE,
-        reduction="none",
-    ).view(len(batch), width)
-    return per_token.double().sum(dim=1).tolist()
+        rows.extend([row] * n_out)
+        positions.extend(range(n_in - n_out, n_in))
+        targets.extend(window.targets)
+    per_token = token_nll(model, batch_inputs(batch).to(device), [len(w.inputs) for w in batch],
+                          torch.tensor(rows, device=device),
+                          torch.tensor(positions, device=device), torch.tensor(targets))
+    sums = np.zeros(len(batch), dtype=np.float64)
+    np.add.at(sums, np.asarray(rows), per_token.double().numpy())
+    return sums

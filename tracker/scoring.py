@@ -20,13 +20,16 @@ and a KV cache; rows leave the batch as soon as they finish (:func:`_generate_ba
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tracker import token_cache
 from tracker.errors import TrackerError
+from tracker.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model
 from tracker.tasks.base import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 
 if TYPE_CHECKING:
@@ -119,21 +122,72 @@ def loglikelihood(
     groups = _group_by_context(lm, requests, results)
     if not share_context:
         groups = [_Group(g.context_ids, (row,)) for g in groups for row in g.rows]
+    split = split_model(lm.model)
     with torch.inference_mode():
-        for batch in _batches(groups, batch_size):
-            for index, result in _score_batch(lm, batch):
-                results[index] = result
+        if split is not None:
+            _score_split(lm, split, _batches(groups, batch_size), results)
+        else:
+            for batch in _batches(groups, batch_size):
+                for index, result in _score_batch(lm, batch):
+                    results[index] = result
     return [result for result in results if result is not None]
+
+
+def _score_split(lm: LoadedModel, split: SplitModel, batches: list[list[_Group]],
+                 results: list) -> None:
+    """The fast path (:mod:`tracker.forward`): per batch the base model alone on the
+    prefixes (no mask: right padding under causal attention) and on the tails; the tails'
+    hidden states wait in :class:`~tracker.forward.HeadRows` until enough have gathered
+    for the output layer."""
+    pending = HeadRows(split.head)
+    segments: list[tuple[int, int]] = []  # (request index, its tokens) in pending order
+    for batch in batches:
+        prefix, tail = batch_calls(lm, batch)
+        owners = tail.pop("owners")
+        cache = None
+        if prefix is not None:
+            cache = _output_cache(run_model(split.base, input_ids=prefix["input_ids"],
+                                            use_cache=True))
+            cache.batch_select_indices(owners)
+        hidden = run_model(split.base, **tail, cache=cache,
+                           use_cache=cache is not None).last_hidden_state
+        rows: list[int] = []
+        positions: list[int] = []
+        targets: list[int] = []
+        for row, (index, continuation) in enumerate(
+                (index, continuation) for group in batch for index, continuation in group.rows):
+            rows.extend([row] * len(continuation))
+            positions.extend(range(len(continuation)))
+            targets.extend(continuation)
+            segments.append((index, len(continuation)))
+        pending.add(hidden[torch.tensor(rows), torch.tensor(positions)], torch.tensor(targets))
+        if pending.n_rows >= HEAD_CHUNK:
+            _settle(pending, segments, results)
+    if pending.n_rows:
+        _settle(pending, segments, results)
+
+
+def _settle(pending: HeadRows, segments: list[tuple[int, int]], results: list) -> None:
+    """Score every pending row and write each finished request's result; empties both."""
+    logprob, greedy = pending.take()
+    start = 0
+    for index, count in segments:
+        results[index] = LoglikelihoodResult(float(logprob[start : start + count].sum()),
+                                             bool(greedy[start : start + count].all()), count)
+        start += count
+    segments.clear()
 
 
 def _group_by_context(
     lm: LoadedModel, requests: Sequence[LoglikelihoodRequest], results: list
 ) -> list[_Group]:
-    """Encode, left-truncate to ``max_length + 1`` tokens, and group by context ids."""
+    """Encode (through the token cache), left-truncate to ``max_length + 1`` tokens, and
+    group by context ids."""
     grouped: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}
-    for index, request in enumerate(requests):
-        context_ids, continuation_ids = encode_pair(lm.tokenizer, request.context,
-                                                    request.continuation)
+    encoded = token_cache.encode_pairs(lm.tokenizer, [(r.context, r.continuation)
+                                                      for r in requests],
+                                       prefix_token_id(lm.tokenizer))
+    for index, (context_ids, continuation_ids) in enumerate(encoded):
         if not continuation_ids:
             results[index] = LoglikelihoodResult(0.0, True, 0)
             continue
@@ -170,39 +224,58 @@ def _score_batch(lm: LoadedModel, batch: list[_Group]) -> list[tuple[int, Loglik
     A tail row is ``[last context token] + continuation[:-1]``; its logits predict the
     continuation. Rows reuse their group's prefix cache through ``batch_select_indices``.
     """
-    prefixes = [list(group.context_ids[:-1]) for group in batch]
-    cache, prefix_mask = _run_prefixes(lm, prefixes)
-    owners, tails, targets, indices = [], [], [], []
-    for group_number, group in enumerate(batch):
-        for index, continuation in group.rows:
-            owners.append(group_number)
-            tails.append([group.context_ids[-1], *continuation[:-1]])
-            targets.append(list(continuation))
-            indices.append(index)
-    tail_ids, tail_mask = _pad_right(tails, lm.device)
-    owner_index = torch.tensor(owners, device=lm.device)
-    arguments: dict[str, Any] = {"input_ids": tail_ids}
-    if cache is not None and prefix_mask is not None:
-        cache.batch_select_indices(owner_index)
-        prefix_rows = prefix_mask[owner_index]
-        offsets = prefix_rows.sum(dim=1, keepdim=True)
-        arguments.update(
-            past_key_values=cache, attention_mask=torch.cat([prefix_rows, tail_mask], 1),
-            position_ids=offsets + torch.arange(tail_ids.shape[1], device=lm.device))
-    else:
-        arguments["attention_mask"] = tail_mask
-    logits = lm.model(**arguments, use_cache=cache is not None).logits
+    prefix, tail = batch_calls(lm, batch)
+    owners = tail.pop("owners")
+    cache = None
+    if prefix is not None:
+        cache = _output_cache(run_model(lm.model, **prefix, use_cache=True, logits_to_keep=1))
+        cache.batch_select_indices(owners)
+    logits = run_model(lm.model, **tail, cache=cache, use_cache=cache is not None).logits
+    targets = [list(continuation) for group in batch for _, continuation in group.rows]
+    indices = [index for group in batch for index, _ in group.rows]
     return list(zip(indices, _continuation_scores(logits, targets), strict=True))
 
 
-def _run_prefixes(lm: LoadedModel, prefixes: list[list[int]]) -> tuple[Any, torch.Tensor | None]:
-    """Right-padded forward of the prefixes; returns the KV cache and the padding mask."""
+def batch_calls(lm: LoadedModel, batch: list[_Group]) -> tuple[dict | None, dict]:
+    """The keyword arguments of a batch's two model calls: the prefixes' (None when every
+    context is one token) and the tails' (with ``owners``: each tail row's prefix row, for
+    ``batch_select_indices``)."""
+    prefixes = [list(group.context_ids[:-1]) for group in batch]
+    tails = [[group.context_ids[-1], *continuation[:-1]]
+             for group in batch for _, continuation in group.rows]
+    owners = torch.tensor([number for number, group in enumerate(batch) for _ in group.rows],
+                          device=lm.device)
+    tail_ids, tail_mask = _pad_right(tails, lm.device)
     if not any(prefixes):
-        return None, None
+        return None, {"input_ids": tail_ids, "attention_mask": tail_mask, "owners": owners}
     prefix_ids, prefix_mask = _pad_right(prefixes, lm.device)
-    output = lm.model(input_ids=prefix_ids, attention_mask=prefix_mask, use_cache=True,
-                      logits_to_keep=1)
-    return output.past_key_values, prefix_mask
+    prefix_rows = prefix_mask[owners]
+    offsets = prefix_rows.sum(dim=1, keepdim=True)
+    return ({"input_ids": prefix_ids, "attention_mask": prefix_mask},
+            {"input_ids": tail_ids, "attention_mask": torch.cat([prefix_rows, tail_mask], 1),
+             "position_ids": offsets + torch.arange(tail_ids.shape[1], device=lm.device),
+             "owners": owners})
+
+
+def run_model(model: Any, *, cache: Any = None, **arguments: Any) -> Any:
+    """``model(**arguments)`` with ``cache`` passed under the name this transformers
+    version takes (``cache`` from 5.2x on, ``past_key_values`` before)."""
+    if cache is not None:
+        arguments[_cache_argument(type(model))] = cache
+    return model(**arguments)
+
+
+def _cache_argument(model_class: Any) -> str:
+    """``cache`` or ``past_key_values``: what ``model_class.forward`` takes (a signature
+    lookup, microseconds against a forward pass's milliseconds)."""
+    parameters = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _output_cache(output: Any) -> Any:
+    """The key/value cache a forward returned (``cache``, or ``past_key_values`` before)."""
+    cache = output.get("cache") if hasattr(output, "get") else None
+    return cache if cache is not None else output.past_key_values
 
 
 def _pad_right(rows: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,14 +314,17 @@ def generate(
     special tokens are dropped from the text, and the text is cut at the earliest
     occurrence of any stop string.
     """
+    contexts = [_generation_context(lm, request, ids) for request, ids in zip(
+        requests, token_cache.encode_texts(lm.tokenizer, [r.context for r in requests]),
+        strict=True)]
     order = sorted(range(len(requests)),
-                   key=lambda i: (requests[i].max_new_tokens, -len(requests[i].context)))
+                   key=lambda i: (requests[i].max_new_tokens, -len(contexts[i])))
     texts: list[str] = [""] * len(requests)
     with torch.inference_mode():
         for start in range(0, len(order), max(batch_size, 1)):
             chunk = order[start : start + max(batch_size, 1)]
-            for index, text in zip(chunk, _generate_batch(lm, [requests[i] for i in chunk]),
-                                   strict=True):
+            done = _generate_batch(lm, [requests[i] for i in chunk], [contexts[i] for i in chunk])
+            for index, text in zip(chunk, done, strict=True):
                 texts[index] = text
     return texts
 
@@ -261,14 +337,14 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text
 
 
-def _generate_batch(lm: LoadedModel, batch: list[GenerationRequest]) -> list[str]:
+def _generate_batch(lm: LoadedModel, batch: list[GenerationRequest],
+                    contexts: list[list[int]]) -> list[str]:
     """Greedy decoding of one left-padded batch with a KV cache, written here rather than
     through ``model.generate`` so that finished rows leave the batch: a row ends at its
     own stop string, end-of-text or token budget, and the next step runs only the rows
     still going (their cache rows kept by ``batch_select_indices``). Positions follow
     ``generate``'s (cumulative attention mask), so the tokens are the same."""
     tokenizer = lm.tokenizer
-    contexts = [_generation_context(lm, request) for request in batch]
     width = max(len(ids) for ids in contexts)
     ids = torch.full((len(batch), width), _pad_id(tokenizer), dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -277,9 +353,9 @@ def _generate_batch(lm: LoadedModel, batch: list[GenerationRequest]) -> list[str
         mask[row, width - len(context):] = 1
     mask = mask.to(lm.device)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    output = lm.model(input_ids=ids.to(lm.device), attention_mask=mask, position_ids=positions,
-                      use_cache=True, logits_to_keep=1)
-    cache = output.past_key_values
+    output = run_model(lm.model, input_ids=ids.to(lm.device), attention_mask=mask,
+                       position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = _output_cache(output)
     new_ids: list[list[int]] = [[] for _ in batch]
     rows = list(range(len(batch)))  # batch row -> request position, for rows still going
     while True:
@@ -295,8 +371,8 @@ def _generate_batch(lm: LoadedModel, batch: list[GenerationRequest]) -> list[str
             rows = [rows[i] for i in going]
         next_position = mask.sum(dim=1, keepdim=True)
         mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-        output = lm.model(input_ids=tokens[:, None], attention_mask=mask,
-                          position_ids=next_position, past_key_values=cache, use_cache=True)
+        output = run_model(lm.model, input_ids=tokens[:, None], attention_mask=mask,
+                           position_ids=next_position, cache=cache, use_cache=True)
     return [cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), request.stop)
             for generated, request in zip(new_ids, batch, strict=True)]
 
@@ -314,13 +390,15 @@ def _finished(tokenizer: Any, request: GenerationRequest, generated: list[int],
     return any(term and term in text for term in request.stop)
 
 
-def _generation_context(lm: LoadedModel, request: GenerationRequest) -> list[int]:
+def _generation_context(lm: LoadedModel, request: GenerationRequest,
+                        context_ids: list[int]) -> list[int]:
+    """The context's ids (the prefix token for an empty one), left-truncated to leave room
+    for the request's token budget."""
     room = lm.max_length - request.max_new_tokens
     if room <= 0:
         raise TrackerError(f"max_new_tokens={request.max_new_tokens} leaves no room for a context "
                          f"in the model's {lm.max_length} tokens")
-    context_ids = encode(lm.tokenizer, request.context) or [prefix_token_id(lm.tokenizer)]
-    return context_ids[-room:]
+    return (context_ids or [prefix_token_id(lm.tokenizer)])[-room:]
 
 
 def _pad_id(tokenizer: Any) -> int:

@@ -28,6 +28,7 @@ from tracker.errors import TrackerError, unknown_name
 from tracker.paths import PROJECT_ROOT, VALIDATION_DIR
 from tracker.results import EvalSettings, MetricScore, UnitResult
 from tracker.rolling import Window, prefix_token_id, rolling_windows, score_windows
+from tracker.token_cache import encode_texts, tokenizer_fingerprint  # noqa: F401
 
 VALIDATION_TASK = "validation"
 
@@ -136,8 +137,9 @@ def _jsonl_documents(path: Path, text: str) -> tuple[str, ...]:
 class ValidationLoss:
     """The validation loss as an :class:`~tracker.results.Evaluation`.
 
-    Token ids are cached per tokenizer (keyed by a hash of the tokenizer's definition),
-    so a sweep over many checkpoints of one family tokenizes the text once.
+    Token ids are cached per tokenizer (:mod:`tracker.token_cache`: keyed by a hash of the
+    tokenizer's definition and of the text, in memory and on disk), so a sweep over many
+    checkpoints of one family tokenizes the text once.
     """
 
     name = VALIDATION_TASK
@@ -146,7 +148,6 @@ class ValidationLoss:
     def __init__(self, validation: ValidationSet, context_length: int | None = None) -> None:
         self.validation = validation
         self.context_length = context_length
-        self._token_cache: dict[str, list[list[int]]] = {}
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -178,13 +179,8 @@ class ValidationLoss:
         return summarize(nll, n_tokens, n_bytes)
 
     def _tokens(self, tokenizer: Any) -> list[list[int]]:
-        key = tokenizer_fingerprint(tokenizer)
-        if key not in self._token_cache:
-            self._token_cache[key] = [
-                list(tokenizer(document, add_special_tokens=False)["input_ids"])
-                for document in self.validation.documents
-            ]
-        return self._token_cache[key]
+        """Every document's ids, through :mod:`tracker.token_cache` (memory, then disk)."""
+        return encode_texts(tokenizer, self.validation.documents)
 
 
 def summarize(nll: np.ndarray, n_tokens: np.ndarray, n_bytes: np.ndarray) -> UnitResult:
@@ -218,13 +214,3 @@ def _ratio_score(metric: str, numerator: np.ndarray, denominator: np.ndarray) ->
     else:
         stderr = float("nan")
     return MetricScore(metric, ratio, stderr, n, higher_is_better=False, chance=None)
-
-
-def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """A stable hash of what a tokenizer does (its full definition when it is a fast one)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        definition = backend.to_str()
-    else:
-        definition = json.dumps(sorted(tokenizer.get_vocab().items()))
-    return hashlib.sha256(definition.encode("utf-8")).hexdigest()[:16]

@@ -21,14 +21,16 @@ COMMANDS = ("eval", "families", "tasks", "status", "export", "fit", "report", "t
             "forecast")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` that one (so that `tracker eval` does
+    not import what `tracker fit` needs: scipy alone is a second at start-up)."""
     parser = argparse.ArgumentParser(
         prog="tracker",
         description="Loss-versus-performance checkpoint tracker for language models.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module_name = f"tracker.cli.{name}_cmd"
         try:
             module = importlib.import_module(module_name)
@@ -40,8 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _named_command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (its first non-option word) when it is a known one."""
+    words = [word for word in argv if not word.startswith("-")]
+    return words[0] if words and words[0] in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_named_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tracker import metrics, scoring
+from tracker import metrics, scoring, token_cache
 from tracker.results import UnitResult
 from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
 
@@ -79,16 +79,20 @@ def _generative_rows(
     target_requests = [scoring.LoglikelihoodRequest(e.context(), target)
                        for e in examples for target in e.targets]
     target_results = iter(scoring.loglikelihood(lm, target_requests, batch_size=batch_size))
+    target_ids = iter(token_cache.encode_texts(
+        lm.tokenizer, [target.strip() for e in examples for target in e.targets]))
+    answers = [metrics.extract_answer(generation, example.output_regex)
+               for example, generation in zip(examples, generations, strict=True)]
+    answer_ids = token_cache.encode_texts(lm.tokenizer, answers, cache=False)
     rows = []
-    for example, generation in zip(examples, generations, strict=True):
+    for example, generation, answer, ids in zip(examples, generations, answers, answer_ids,
+                                                strict=True):
         assert isinstance(example, GenerativeExample)
         target_scores = [
-            metrics.TargetScore(tuple(scoring.encode(lm.tokenizer, target.strip())),
-                                result.logprob, result.n_tokens, result.is_greedy)
-            for target, result in ((t, next(target_results)) for t in example.targets)
+            metrics.TargetScore(tuple(next(target_ids)), result.logprob, result.n_tokens,
+                                result.is_greedy)
+            for result in (next(target_results) for _ in example.targets)
         ]
-        answer = metrics.extract_answer(generation, example.output_regex)
-        answer_ids = scoring.encode(lm.tokenizer, answer)
-        scores = metrics.generative_scores(answer, answer_ids, example.targets, target_scores)
+        scores = metrics.generative_scores(answer, ids, example.targets, target_scores)
         rows.append({"example_id": example.example_id, **scores, "generation": generation})
     return rows
