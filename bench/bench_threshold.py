@@ -9,10 +9,14 @@ Prints three tables:
 2. multiple testing: --tables tables of 20 series (2 hinges, 18 smooth), Benjamini-Hochberg
    across each: mean false discovery proportion, share of tables with any, power;
 3. speed: 800 fits (200 tasks x 4 metrics, 200 points each) with intervals, through the
-   table-level function the CLI uses, with the load average it ran under.
+   table-level function the CLI uses (its default worker processes: one per core), wall
+   and CPU seconds, with the load average it ran under.
 
-Usage: .venv/bin/python bench/bench_threshold.py [--reps 200] [--tables 200] [--skip-speed]
-       [--skip-study]
+Repetitions (and tables) run in worker processes, one per core (tracker/fit/parallel.py);
+each has its own seeds, so the numbers do not depend on how many.
+
+Usage: .venv/bin/python bench/bench_threshold.py [--reps 200] [--tables 200] [--boot 1000]
+       [--cases 'hinge|capped'] [--skip-study] [--skip-tables] [--skip-speed]
 """
 
 from __future__ import annotations
@@ -54,11 +58,14 @@ COLUMNS = ["threshold", "threshold (from chance)", "threshold (kink above chance
            "seconds"]
 
 
-def study(reps: int) -> pd.DataFrame:
+def study(reps: int, n_boot: int, only: str = "") -> pd.DataFrame:
+    """One row per case (seeds fixed per case, so a case's row does not depend on --cases)."""
     rows = {}
     for i, case in enumerate(CASES):
+        if only and not any(part in case.label for part in only.split("|")):
+            continue
         start = time.perf_counter()
-        rows[case.label] = run_case(case, reps, seed=1000 + i)
+        rows[case.label] = run_case(case, reps, seed=1000 + i, n_boot=n_boot)
         rows[case.label]["seconds"] = time.perf_counter() - start
     return pd.DataFrame.from_dict(rows, orient="index")[COLUMNS]
 
@@ -82,30 +89,46 @@ def speed_points(n_tasks: int = 200, seed: int = 7) -> pd.DataFrame:
 
 def speed() -> None:
     points = speed_points()
-    start = time.perf_counter()
+    before = os.getloadavg()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     table = fit_table(points, random_state=0)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     load = os.getloadavg()
     counts = Counter(row.fit.verdict for row in table.rows)
     print(f"\nspeed: {len(table.rows)} fits (200 tasks x 4 metrics, 200 points each) with "
           f"intervals ({table.rows[0].fit.n_boot} joint bootstrap replicates each) in "
-          f"{seconds:.1f} s on {os.cpu_count()} cores; load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; verdicts {dict(counts)}")
+          f"{seconds:.1f} s wall, {cpu:.1f} s CPU (this process and its workers), on "
+          f"{os.cpu_count()} cores; load average "
+          f"before {before[0]:.2f}, after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"verdicts {dict(counts)}")
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished worker processes."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--tables", type=int, default=200)
+    parser.add_argument("--boot", type=int, default=1000, help="joint bootstrap replicates")
+    parser.add_argument("--cases", default="", help="only cases whose label contains one of "
+                        "these |-separated strings")
+    parser.add_argument("--skip-tables", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
     args = parser.parse_args()
     if not args.skip_study:
         print(f"study: {args.reps} repetitions per case; 200 points, n = 500 examples, "
-              "chance 0.25, 5 sizes; load average before "
-              + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-        with pd.option_context("display.width", 200, "display.precision", 3):
-            print(study(args.reps).to_string(float_format=lambda x: f"{x:.3f}"))
+              f"chance 0.25, 5 sizes, {args.boot} joint bootstrap replicates; load average "
+              "before " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        with pd.option_context("display.width", 250, "display.precision", 3):
+            print(study(args.reps, args.boot, args.cases).to_string(
+                float_format=lambda x: f"{x:.3f}"))
+        print("load average after " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if not args.skip_tables:
         start = time.perf_counter()
         tables = multiple_testing(args.tables, seed=99)
         print(f"\nmultiple testing: {args.tables} tables of 20 series (2 hinges, 18 smooth: "

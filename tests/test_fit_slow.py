@@ -16,20 +16,31 @@ from tracker.fit.study import Case, multiple_testing, run_case
 
 pytestmark = pytest.mark.slow
 REPS = 60
+COVERAGE_REPS = 100
+# The issue's band for the joint 95% interval is 92-98%. At 100 repetitions a coverage
+# estimate near 0.95 has a binomial SE of sqrt(0.95 * 0.05 / 100) = 0.022, so the lower edge
+# is widened by 2 SEs (0.92 - 0.044 = 0.876 -> 0.87); the upper edge is held at 0.99 (at most
+# 99 of 100 covered), so an interval that always covers - the old joint bootstrap's 1.00 -
+# fails. The seeds are fixed: the test is deterministic. "Still >= 90%" at offsets SD 0.05
+# is widened the same way (0.90 - 0.044 -> 0.85).
+BAND = (0.87, 0.99)
 
 
+@pytest.mark.parametrize("per_example", [False, True], ids=["points", "per example"])
 @pytest.mark.parametrize("offset_sd", [0.0, 0.02])
-def test_true_thresholds_found_precisely_and_covered(offset_sd):
-    result = run_case(Case("hinge", "hinge", offset_sd), REPS, seed=2000)
+def test_true_thresholds_found_precisely_and_covered(offset_sd, per_example):
+    case = Case("hinge", "hinge", offset_sd, per_example=per_example)
+    result = run_case(case, COVERAGE_REPS, seed=2000)
     assert result["threshold"] >= 0.95
     assert result["rmse"] <= 0.02
-    assert result["coverage"] >= 0.90  # issue asks 92-98%; the joint interval over-covers (1.0)
+    assert BAND[0] <= result["coverage"] <= BAND[1]
 
 
-def test_per_example_path_finds_and_covers():
-    result = run_case(Case("hinge, per example", "hinge", per_example=True), 30, seed=2100)
-    assert result["threshold"] >= 0.9 and result["rmse"] <= 0.02
-    assert result["coverage"] >= 0.85
+@pytest.mark.parametrize("per_example", [False, True], ids=["points", "per example"])
+def test_coverage_holds_with_large_size_offsets(per_example):
+    result = run_case(Case("hinge", "hinge", 0.05, per_example=per_example), COVERAGE_REPS,
+                      seed=2100)
+    assert 0.85 <= result["coverage"] <= BAND[1]
 
 
 def test_capped_hinge_keeps_its_threshold():

@@ -74,3 +74,10 @@ def test_the_series_a_proxy_loss_comes_from_is_not_fitted_against_itself():
     [note] = [n for n in table.notes if "proxy" in n]
     assert note.startswith("arith/brier is the proxy loss itself and is not fitted")
     assert "arith's other metrics (accuracy) share its examples" in note
+
+
+def test_worker_processes_give_the_serial_table():
+    points = two_task_points()
+    serial = fit_table(points, n_boot=60, workers=1).to_frame()
+    parallel = fit_table(points, n_boot=60, workers=2).to_frame()
+    pd.testing.assert_frame_equal(serial, parallel)

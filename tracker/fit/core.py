@@ -125,17 +125,16 @@ def _fit_full(series: Series, chance, rng, settings, base) -> ThresholdFit:
     capped = fit_capped_hinge(loss, y, weights)
     broken = fit_broken_stick(loss, y, weights)
     competitors = fit_competitors(loss, y, weights)
-    n_points = len(loss)
-    deff = design_effect(y - hinge_curve(loss, eta, c, k), weights, series.codes)
-    floor = sse_floor(y, weights)
     sses: dict[str, float] = {fit.name: fit.sse for fit in competitors}
     sses.update(hinge=float(hinge.sse[0]), capped=capped.sse if capped.ok else np.inf,
                 broken_stick=broken.sse if broken.ok else np.inf)
-    bics = {name: bic(sse, n_points, N_PARAMS[name], floor, deff) for name, sse in sses.items()}
+    kinked_curve = {"hinge": hinge_curve(loss, eta, c, k),
+                    "capped": capped.predict(loss) if capped.ok else None}
+    bics, deff = _clustered_bics(series, weights, sses, kinked_curve, competitors)
     use_capped = bics["capped"] < bics["hinge"]
     if use_capped:  # the threshold is the capped hinge's; its (c, k) come from the rise
         eta, c, k = capped.eta, capped.c, capped.k
-    c_se, k_se = _kinked_se(series, weights, eta, capped.cap if use_capped else None, deff)
+    c_se, k_se = _kinked_se(series, weights, eta, capped.cap if use_capped else None)
     slope_z = k / k_se if k_se > 0 else (np.inf if k > 0 else 0.0)
     low = max(capped.cap, float(loss.min())) if use_capped else float(loss.min())
     rise = abs(series.sign * k * max(eta - low, 0.0))
@@ -182,7 +181,8 @@ def _as_flat(fit: ThresholdFit, series: Series, weights: np.ndarray) -> Threshol
     """A flat series has no threshold: report the constant's level (and its SE) instead."""
     level = float(weights @ series.y / weights.sum())
     dispersion = float(weights @ (series.y - level) ** 2) / max(len(series.y) - 1, 1)
-    level_se = float(np.sqrt(fit.design_effect * dispersion / weights.sum()))
+    deff_level = design_effect(series.y - level, weights, series.codes)  # Kish's, a level
+    level_se = float(np.sqrt(deff_level * dispersion / weights.sum()))
     baseline = float(series.sign * level)
     nan = float("nan")
     return replace(fit, threshold=nan, ci_low=nan, ci_high=nan, slope=0.0, baseline=baseline,
@@ -190,10 +190,30 @@ def _as_flat(fit: ThresholdFit, series: Series, weights: np.ndarray) -> Threshol
                                                                       fit.chance))
 
 
-def _kinked_se(series: Series, weights, eta: float, cap: float | None,
-               deff: float) -> tuple[float, float]:
+def _clustered_bics(series: Series, weights, sses, kinked_curve, competitors):
+    """BICs with the design effect of the deciding comparison (tracker/fit/clustering.py):
+    the best kinked model against the best smooth one, ranked first without clustering
+    (deff = 1 for every model alike), then re-ranked with it. Returns (bics, deff)."""
+    loss, y, n_points = series.loss, series.y, len(series.loss)
+    floor = sse_floor(y, weights)
+
+    def all_bics(deff):
+        return {name: bic(sse, n_points, N_PARAMS[name], floor, deff)
+                for name, sse in sses.items()}
+
+    plain = all_bics(1.0)
+    smooth = min((f for f in competitors if f.name != "constant"), key=lambda f: plain[f.name])
+    kinked = "capped" if plain["capped"] < plain["hinge"] else "hinge"
+    difference = kinked_curve[kinked] - smooth.predict(loss)
+    better = kinked_curve[kinked] if sses[kinked] <= smooth.sse else smooth.predict(loss)
+    deff = design_effect(y - better, weights, series.codes, regressor=difference)
+    return all_bics(deff), deff
+
+
+def _kinked_se(series: Series, weights, eta: float, cap: float | None) -> tuple[float, float]:
     """Standard errors of (c, k) at the fitted breakpoints (WLS, dispersion from the
-    residuals), times sqrt(design effect) for points clustered in sizes."""
+    residuals), each times the square root of its own design effect for points clustered
+    in sizes: a level's (Kish) for c, the rising column's for k."""
     low = -np.inf if cap is None else cap
     z = eta - np.clip(series.loss, low, eta)
     design = np.stack([np.ones_like(z), z], axis=1)
@@ -203,7 +223,10 @@ def _kinked_se(series: Series, weights, eta: float, cap: float | None,
     dof = max(len(z) - (3 if cap is None else 4), 1)
     dispersion = float(weights @ resid**2) / dof
     try:
-        cov = deff * dispersion * np.linalg.inv(info)
+        cov = dispersion * np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return (float("nan"), float("nan"))
-    return (float(np.sqrt(max(cov[0, 0], 0.0))), float(np.sqrt(max(cov[1, 1], 0.0))))
+    deff_level = design_effect(resid, weights, series.codes)
+    deff_slope = design_effect(resid, weights, series.codes, regressor=z)
+    return (float(np.sqrt(max(deff_level * cov[0, 0], 0.0))),
+            float(np.sqrt(max(deff_slope * cov[1, 1], 0.0))))

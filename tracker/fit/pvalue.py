@@ -17,7 +17,8 @@ p = (1 + #{T* >= T}) / (B + 1) when at least MIN_EXCEED replicates reach T. Fewe
 estimate's resolution (1 / (B + 1)) would make a lone threshold in a table of 100 series
 undetectable after the multiple-testing correction, so the tail is then extrapolated by a
 generalised Pareto distribution fitted to the largest 20% of the T* (Knijnenburg et al.
-2009, "Fewer permutations, more accurate P-values"), never above the Monte Carlo estimate.
+2009, "Fewer permutations, more accurate P-values"; fitted by probability-weighted
+moments), never above the Monte Carlo estimate.
 """
 
 from __future__ import annotations
@@ -70,9 +71,21 @@ def tail_p_value(observed: float, null_stats: np.ndarray) -> float:
     tail = null_stats[null_stats > t0] - t0
     if tail.size < 10 or np.ptp(tail) == 0.0:
         return mc
-    shape, _, scale = stats.genpareto.fit(tail, floc=0.0)
+    shape, scale = pareto_pwm(tail)
     survival = float(stats.genpareto.sf(observed - t0, shape, loc=0.0, scale=scale))
     return float(min(mc, max(TAIL_FRACTION * survival, 1e-300)))
+
+
+def pareto_pwm(excess: np.ndarray) -> tuple[float, float]:
+    """Generalised Pareto (shape, scale) in scipy's convention, by probability-weighted
+    moments (Hosking & Wallis 1987): closed form, and for the ~40 exceedances here as
+    accurate as maximum likelihood, at a fraction of the cost of a numerical fit."""
+    x = np.sort(excess)
+    n = x.size
+    a0 = float(x.mean())
+    a1 = float(np.mean((1.0 - (np.arange(1, n + 1) - 0.35) / n) * x))
+    k = a0 / (a0 - 2.0 * a1) - 2.0  # Hosking's shape; scipy's is -k
+    return -k, 2.0 * a0 * a1 / (a0 - 2.0 * a1)
 
 
 def parametric_p_value(null: SmoothFit, loss, y, w, n, binomial, sign, rng,

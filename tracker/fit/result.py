@@ -36,7 +36,8 @@ class ThresholdFit:
     more than 2.5% of replicates did not rise on that side (`ci_open`, `n_nonrising`).
     `ci_example` and `ci_group` are each part alone (only with interval_parts).
     `rise` is the fitted rise over the data's range (metric units, positive = improving);
-    `design_effect` the clustering of points in sizes used by z and BIC; `p_value` the
+    `design_effect` the clustering of points in sizes used by BIC (for the deciding
+    comparison, tracker/fit/clustering.py); `p_value` the
     parametric-bootstrap p for "a threshold beats the best smooth model", `q_value` its
     Benjamini-Hochberg adjustment across the table (= p for a lone fit). `converged` is
     False when any nonlinear competitor's refinement failed (see `smooth[i].message`).

@@ -33,13 +33,14 @@ import numpy as np
 from tracker.fit.core import prepare_series
 from tracker.fit.hinge import MIN_SIDE, fit_hinge
 from tracker.fit.result import ThresholdFit
-from tracker.fit.smooth import N_PARAMS, SmoothFit, bic, fit_competitors, sse_floor
+from tracker.fit.smooth import FITTERS, N_PARAMS, bic, fit_sigmoid, sse_floor
 from tracker.fit.weights import observation_weights
 
 SizeVerdict = Literal["consistent across sizes", "size matters", "insufficient"]
 STRONG_BIC = 6.0
 MIN_SIZE_POINTS = 3
 N_RESAMPLES = 1000
+SIZE_STARTS = 3
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,9 @@ def _own_fit_sse(model: str, loss, y, weights) -> float | None:
     if model == "hinge":
         hinge = fit_hinge(loss, y, weights)
         return float(hinge.sse[0]) if bool(hinge.ok[0]) else None
-    fits: dict[str, SmoothFit] = {f.name: f for f in fit_competitors(loss, y, weights)}
-    return fits[model].sse
+    if model == "sigmoid":  # 3 starts: a worse per-size fit only favours the pooled curve
+        return fit_sigmoid(loss, y, weights, n_starts=SIZE_STARTS).sse
+    return FITTERS[model](loss, y, weights).sse  # only the pooled kind is needed
 
 
 def _offset_interval(residual, weights, mask, rng) -> tuple[float, float]:

@@ -4,7 +4,8 @@ All are fitted by weighted least squares on the oriented score (higher is better
 same weights as the hinge, so their BICs are comparable. The two nonlinear models are
 linear in two of their parameters, which are profiled out in closed form ("variable
 projection"): a vectorised grid over the nonlinear parameters picks the starts, and a local
-refinement (scipy) polishes the best ones. Whether the refinement converged is recorded on
+refinement polishes the best ones (Levenberg-Marquardt for the sigmoid, from 8 starts
+at once; a bounded 1-D search for the power law). Whether the refinement converged is recorded on
 the result, never hidden.
 
 - linear:    y = a + b L                                 (2 parameters)
@@ -21,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 from scipy import optimize
+
+from tracker.fit import sigmoid
 
 SmoothName = Literal["constant", "linear", "sigmoid", "power_law"]
 _MAGS = np.logspace(np.log10(0.05), np.log10(40.0), 24)
@@ -141,47 +144,24 @@ def grid_sse(loss: np.ndarray, Y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.maximum((dY * dY) @ w - gain.max(axis=0), 0.0)
 
 
-def fit_sigmoid(loss: np.ndarray, y: np.ndarray, w: np.ndarray, n_starts: int = 6) -> SmoothFit:
-    """Grid over (L0, log s) with (lo, hi) profiled, then least_squares from the best starts
-    (distinct grid cells; the best refinement wins, and `converged` is that one's)."""
+def fit_sigmoid(loss: np.ndarray, y: np.ndarray, w: np.ndarray, n_starts: int = 8) -> SmoothFit:
+    """Grid over (L0, log s) with (lo, hi) profiled, then Levenberg-Marquardt from the
+    `n_starts` best grid cells, all at once (tracker/fit/sigmoid.py); the best refinement
+    wins, and `converged` is that one's. The bounds keep L0 within 2 spans of the data and
+    s within [1e-3, 10] spans."""
     span = max(float(np.ptp(loss)), 1e-9)
     l0, s, basis = _sigmoid_grid(loss)
     lo, slope, sse = _profile(basis, y, w)
     order = np.argsort(sse)[:n_starts]
-    best = SmoothFit("sigmoid", (lo[order[0]], lo[order[0]] + slope[order[0]],
-                                 l0[order[0]], s[order[0]]), float(sse[order[0]]),
-                     converged=False, message="grid optimum; refinement did not improve it")
-    for g in order:
-        start = (lo[g], lo[g] + slope[g], l0[g], np.log(s[g]))
-        best = min(best, _refine_sigmoid(loss, y, w, start, span), key=lambda f: f.sse)
-    return best
-
-
-def _refine_sigmoid(loss, y, w, start, span) -> SmoothFit:
-    sqrt_w = np.sqrt(w)
-
-    def residual(theta):
-        lo, hi, l0, log_s = theta
-        return sqrt_w * (lo + (hi - lo) * _sigmoid((l0 - loss) / np.exp(log_s)) - y)
-
-    def jacobian(theta):
-        lo, hi, l0, log_s = theta
-        s = np.exp(log_s)
-        u = (l0 - loss) / s
-        g = _sigmoid(u)
-        dg = g * (1.0 - g) * (hi - lo)
-        cols = (1.0 - g, g, dg / s, -dg * u)
-        return sqrt_w[:, None] * np.stack(cols, axis=1)
-
-    bounds = ([-np.inf, -np.inf, loss.min() - 2 * span, np.log(span * 1e-3)],
-              [np.inf, np.inf, loss.max() + 2 * span, np.log(span * 10)])
-    x0 = np.clip(np.asarray(start, dtype=float), np.array(bounds[0]) + 1e-9,
-                 np.array(bounds[1]) - 1e-9)
-    result = optimize.least_squares(residual, x0, jac=jacobian, bounds=bounds, max_nfev=1000)
-    lo, hi, l0, log_s = result.x
-    return SmoothFit("sigmoid", (float(lo), float(hi), float(l0), float(np.exp(log_s))),
-                     float(2.0 * result.cost), converged=bool(result.status > 0),
-                     message=str(result.message))
+    starts = np.stack([l0[order], np.log(s[order])], axis=1)
+    bounds = (np.array([loss.min() - 2 * span, np.log(span * 1e-3)]),
+              np.array([loss.max() + 2 * span, np.log(span * 10)]))
+    params, refined, converged = sigmoid.refine(starts, loss, y, w, bounds)
+    best = int(np.argmin(refined))
+    return SmoothFit("sigmoid", tuple(float(v) for v in params[best]), float(refined[best]),
+                     converged=bool(converged[best]),
+                     message="" if converged[best] else "Levenberg-Marquardt did not settle "
+                     f"in {sigmoid.MAX_ITER} iterations")
 
 
 def fit_power_law(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> SmoothFit:
@@ -208,7 +188,10 @@ def fit_power_law(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> SmoothFit:
                      converged=bool(result.success), message=str(result.get("message", "")))
 
 
+FITTERS = {"constant": fit_constant, "linear": fit_linear, "sigmoid": fit_sigmoid,
+           "power_law": fit_power_law}
+
+
 def fit_competitors(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[SmoothFit, ...]:
     """All smooth models, constant first."""
-    return (fit_constant(loss, y, w), fit_linear(loss, y, w), fit_sigmoid(loss, y, w),
-            fit_power_law(loss, y, w))
+    return tuple(fit(loss, y, w) for fit in FITTERS.values())

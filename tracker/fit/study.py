@@ -16,11 +16,14 @@ import numpy as np
 import pandas as pd
 
 from tracker.fit.core import fit_threshold
+from tracker.fit.parallel import default_workers, ordered_map
 from tracker.fit.result import ThresholdFit
 from tracker.fit.synthetic import Shape, make_series, series_frame
 from tracker.fit.table import TableRow, fit_series, with_q_values
 
 CHANCE = 0.25
+SMOOTH_SHAPES: tuple[Shape, ...] = ("sigmoid", "mid_sigmoid", "wide_sigmoid", "linear",
+                                    "power_law", "flat")
 LABELS = ("threshold (from chance)", "threshold (kink above chance)", "weak", "slope change",
           "smooth", "flat")
 
@@ -52,13 +55,22 @@ def fit_one(case: Case, rng: np.random.Generator, boot_rng: np.random.Generator,
     return fit, data.true_threshold
 
 
-def run_case(case: Case, reps: int, seed: int, n_boot: int = 1000) -> dict[str, float]:
+def _repetition(job) -> tuple[ThresholdFit, float]:
+    """Repetition `rep` of a case: its data and its bootstrap each from their own seed, so
+    repetitions can run in any order, in worker processes (tracker/fit/parallel.py)."""
+    case, seed, rep, n_boot = job
+    return fit_one(case, np.random.default_rng([seed, rep, 0]),
+                   np.random.default_rng([seed, rep]), n_boot)
+
+
+def run_case(case: Case, reps: int, seed: int, n_boot: int = 1000,
+             workers: int | None = None) -> dict[str, float]:
     """Verdict rates, threshold RMSE, and coverage (joint and per part) over `reps`."""
-    rng = np.random.default_rng(seed)  # the data; each fit's bootstrap has its own stream
     counts = dict.fromkeys(LABELS, 0.0)
     errors, joint, example, group = [], [], [], []
-    for rep in range(reps):
-        fit, truth = fit_one(case, rng, np.random.default_rng([seed, rep]), n_boot)
+    jobs = [(case, seed, rep, n_boot) for rep in range(reps)]
+    count = workers if workers is not None else default_workers(reps)
+    for fit, truth in ordered_map(_repetition, jobs, count):
         label = fit.label if fit.label in counts else fit.verdict
         counts[label] = counts.get(label, 0.0) + 1.0 / reps
         if np.isfinite(truth):
@@ -83,25 +95,29 @@ def multiple_testing(tables: int, seed: int, n_tasks: int = 20, n_true: int = 2,
     series called threshold over all series called threshold) averaged over tables, and
     the share of tables with any false discovery and the true thresholds found.
     `n_boot` only sets the interval's replicates, which the verdict does not use."""
-    smooth: tuple[Shape, ...] = ("sigmoid", "mid_sigmoid", "wide_sigmoid", "linear",
-                                 "power_law", "flat")
-    rng = np.random.default_rng(seed)
+    jobs = [(seed, t, n_tasks, n_true, n_boot) for t in range(tables)]
     fdp, any_false, power = [], [], []
-    for t in range(tables):
-        rows, truth = [], []
-        for i in range(n_tasks):
-            shape: Shape = "hinge" if i < n_true else smooth[(i - n_true) % len(smooth)]
-            data = make_series(shape, rng)
-            fit = fit_threshold(data.loss, data.score, n=data.n, groups=data.size,
-                                chance=CHANCE, binomial=True, n_boot=n_boot,
-                                random_state=np.random.default_rng([seed, t, i]))
-            rows.append(TableRow(f"task{i}", "accuracy", fit, pd.DataFrame()))
-            truth.append(i < n_true)
-        called = np.array([row.fit.verdict == "threshold" for row in with_q_values(rows)])
-        real = np.array(truth)
+    for called, real in ordered_map(_table, jobs, default_workers(tables)):
         false = int((called & ~real).sum())
         fdp.append(false / max(int(called.sum()), 1))
         any_false.append(false > 0)
         power.append(float((called & real).sum()) / n_true)
     return {"tables": tables, "fdr": float(np.mean(fdp)), "any_false": float(np.mean(any_false)),
             "power": float(np.mean(power))}
+
+
+def _table(job) -> tuple[np.ndarray, np.ndarray]:
+    """Table t of the multiple-testing study: (called threshold, truly a threshold)."""
+    seed, t, n_tasks, n_true, n_boot = job
+    rng = np.random.default_rng([seed, t, 0])
+    rows, truth = [], []
+    for i in range(n_tasks):
+        shape: Shape = "hinge" if i < n_true else SMOOTH_SHAPES[(i - n_true) % len(SMOOTH_SHAPES)]
+        data = make_series(shape, rng)
+        fit = fit_threshold(data.loss, data.score, n=data.n, groups=data.size, chance=CHANCE,
+                            binomial=True, n_boot=n_boot,
+                            random_state=np.random.default_rng([seed, t, i]))
+        rows.append(TableRow(f"task{i}", "accuracy", fit, pd.DataFrame()))
+        truth.append(i < n_true)
+    called = np.array([row.fit.verdict == "threshold" for row in with_q_values(rows)])
+    return called, np.array(truth)

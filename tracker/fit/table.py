@@ -19,6 +19,7 @@ import pandas as pd
 from tracker.fit.core import DEFAULT_BOOT, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.material import min_rise_for
+from tracker.fit.parallel import default_workers, ordered_map
 from tracker.fit.pvalue import bh_q_values
 from tracker.fit.result import ThresholdFit
 from tracker.fit.sizes import SizeConsistency, size_consistency
@@ -71,13 +72,15 @@ class ThresholdTable:
 
 def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
               n_boot: int = DEFAULT_BOOT, random_state=0,
-              progress: Progress | None = None) -> ThresholdTable:
+              progress: Progress | None = None, workers: int | None = None) -> ThresholdTable:
     """Fit every (task, metric) series of `points` (export columns; validated here).
 
     Each series gets its own generator, seeded from `random_state` and its (task, metric)
-    names, so a series' fit does not depend on which other series are in the table; its
-    q-value (Benjamini-Hochberg over every series' p-value) does, by design: a
-    `threshold` verdict needs q <= 0.05 (else it is `weak`, and the reason says so).
+    names, so a series' fit does not depend on which other series are in the table (nor
+    on `workers`, the processes fitting them: default 1 for fewer than 32 series, else the
+    machine's cores up to 4; tracker/fit/parallel.py); its q-value (Benjamini-Hochberg over
+    every series' p-value) does, by design: a `threshold` verdict needs q <= 0.05 (else it
+    is `weak`, and the reason says so).
 
     Example:
         >>> table = fit_table(pd.read_csv("points.csv"))  # doctest: +SKIP
@@ -85,19 +88,30 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
     """
     validated = validate_points(points)
     frame, circular = without_proxy_source(validated.frame)
-    keys = sorted(frame.groupby(["task", "metric"]).groups)
     base_seed = int(np.random.default_rng(random_state).integers(2**63))
+    groups = frame.groupby(["task", "metric"], sort=True)
+    frames = [series.reset_index(drop=True) for _, series in groups]
+    jobs = [(series, _example_matrix(series, examples), n_boot,
+             [base_seed, zlib.crc32(f"{task}\0{metric}".encode())])
+            for ((task, metric), _), series in zip(groups, frames, strict=True)]
+    count = workers if workers is not None else default_workers(len(jobs))
     rows = []
-    for i, (task, metric) in enumerate(keys):
-        series = frame[(frame["task"] == task) & (frame["metric"] == metric)]
-        series = series.reset_index(drop=True)
-        child = np.random.default_rng([base_seed, zlib.crc32(f"{task}\0{metric}".encode())])
-        fit = fit_series(series, _example_matrix(series, examples), n_boot, child)
-        rows.append(TableRow(str(task), str(metric), fit, series,
-                             _consistency(series, fit, child)))
+    for i, (job, (fit, sizes)) in enumerate(zip(jobs, ordered_map(_fit_job, jobs, count),
+                                                strict=True)):
+        series = job[0]
+        task, metric = str(series["task"].iloc[0]), str(series["metric"].iloc[0])
+        rows.append(TableRow(task, metric, fit, series, sizes))
         if progress is not None:
-            progress(i + 1, len(keys), f"{task}/{metric}")
+            progress(i + 1, len(jobs), f"{task}/{metric}")
     return ThresholdTable(tuple(with_q_values(rows)), validated.notes + circular)
+
+
+def _fit_job(job) -> tuple[ThresholdFit, SizeConsistency | None]:
+    """One series' fit and size checks (module level: run in worker processes too)."""
+    series, matrix, n_boot, seed = job
+    child = np.random.default_rng(seed)
+    fit = fit_series(series, matrix, n_boot, child)
+    return fit, _consistency(series, fit, child)
 
 
 def with_q_values(rows: list[TableRow]) -> list[TableRow]:

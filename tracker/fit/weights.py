@@ -25,7 +25,14 @@ def running_mean(y: np.ndarray, half_window: int) -> np.ndarray:
     idx = np.arange(n)
     lo = np.clip(idx - half_window, 0, n)
     hi = np.clip(idx + half_window + 1, 0, n)
-    out = (cs[:, hi] - cs[:, lo]) / (hi - lo)
+    width = 2 * half_window + 1
+    if n <= width:  # every window is clipped: index them all
+        out = (cs[:, hi] - cs[:, lo]) / (hi - lo)
+        return out.reshape(np.shape(y))
+    out = np.empty_like(y2, dtype=float)  # full windows by slicing, the clipped ends by index
+    out[:, half_window:n - half_window] = (cs[:, width:] - cs[:, :n + 1 - width]) / width
+    ends = np.r_[0:half_window, n - half_window:n]
+    out[:, ends] = (cs[:, hi[ends]] - cs[:, lo[ends]]) / (hi[ends] - lo[ends])
     return out.reshape(np.shape(y))
 
 
