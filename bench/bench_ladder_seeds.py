@@ -1,8 +1,10 @@
 """The default ladder trained with 3 seeds: do its verdicts and thresholds reproduce?
 
 Each seed is the README's main job in its own run directory:
-``tracker train --seed S --run OUT/seedS`` then ``tracker eval --family ladder --run
-OUT/seedS`` (which finds every unit stored by the training hook, fits and reports). The
+``tracker train --seed S --run OUT/S`` then ``tracker eval --family ladder --run OUT/S``
+(which finds every unit stored by the training hook, fits and reports), then the same fit
+against the text-only validation loss (``tracker report --setting validation=validation
+--out OUT/S/text-loss``). The
 seed is ``training.seed``: model initialisation and the order of the blocks; the corpus
 split, the tokenizer, the problems drawn and both validation sets follow the config's
 top-level seed, so every seed is scored on the same loss axis.
@@ -13,7 +15,11 @@ per task the headline metric (exact match, or accuracy for multiple choice) at t
 step of each size, and the same-loss-same-score verdicts; and each seed's wall time (the
 main job without set-up) and load average.
 
-    nice -n 10 .venv/bin/python bench/bench_ladder_seeds.py --out /tmp/ladder-seeds
+    nice -n 5 .venv/bin/python bench/bench_ladder_seeds.py --out /work/seed-runs
+
+``--refit`` fits the stored runs again (``tracker report --run OUT/S``, both loss axes)
+without training, e.g. after a change to ``tracker/fit``; the commit of ``tracker/fit``
+the fits ran with is printed.
 
 ``--config`` trains another ladder config instead (a family file naming it is written
 under OUT); ``--sizes llama-130k`` and ``--threads 1`` train a part of it (the config
@@ -55,6 +61,11 @@ def main() -> None:
                         help="comma-separated size labels to train (default: all)")
     parser.add_argument("--threads", type=int, help="training.threads (default: the config's)")
     parser.add_argument("--fresh", action="store_true", help="retrain every seed")
+    parser.add_argument("--figures", type=Path,
+                        help="also draw each task's headline metric against both losses, "
+                             "one panel per seed, into DIR/ladder-<task>.png")
+    parser.add_argument("--refit", action="store_true",
+                        help="fit and report the stored runs again, training nothing")
     args = parser.parse_args()
     config = load_ladder_config(args.config)
     seeds = args.seeds or config.replicate_seeds
@@ -62,13 +73,24 @@ def main() -> None:
     if args.sizes or args.threads:
         args.config = part_of(args.config, args.out, args.sizes, args.threads)
     family = family_file(args.out, args.config.resolve())
-    timings = {seed: train_and_evaluate(args.out / f"seed{seed}", args.config.resolve(),
-                                        family, seed, fresh=args.fresh) for seed in seeds}
-    tables = {seed: pd.read_csv(args.out / f"seed{seed}" / "thresholds.csv") for seed in seeds}
-    points = {seed: pd.read_csv(args.out / f"seed{seed}" / "points.csv") for seed in seeds}
+    timings = {seed: train_and_evaluate(args.out / str(seed), args.config.resolve(),
+                                        family, seed, fresh=args.fresh, refit=args.refit)
+               for seed in seeds}
+    tables = {seed: pd.read_csv(args.out / str(seed) / "thresholds.csv") for seed in seeds}
+    text_tables = {seed: pd.read_csv(args.out / str(seed) / "text-loss" / "thresholds.csv")
+                   for seed in seeds}
+    points = {seed: pd.read_csv(args.out / str(seed) / "points.csv") for seed in seeds}
+    print(f"fits by tracker/fit at {fit_commit()}")
+    print("\nx axis: the mixture validation loss (Du et al.'s pre-training loss; the default)")
     print_verdicts(tables)
+    print("\nx axis: the text-only validation loss (second validation set)")
+    print_verdicts(text_tables)
     print_headline_scores(points)
     print_same_loss(tables)
+    if args.figures:
+        runs = {seed: args.out / str(seed) for seed in seeds}
+        for path in draw_figures(points, runs, args.figures):
+            print(f"wrote {path}")
     print("\nper seed: wall time of train + eval (the main job without set-up), load average")
     for seed, (seconds, load) in timings.items():
         shown = "reused" if seconds is None else f"{seconds:.0f} s ({seconds / 60:.1f} min)"
@@ -103,24 +125,51 @@ def family_file(out: Path, config: Path) -> str:
 
 
 def train_and_evaluate(run_dir: Path, config: Path, family: str, seed: int, *,
-                       fresh: bool) -> tuple[float | None, str]:
+                       fresh: bool, refit: bool = False) -> tuple[float | None, str]:
+    """Train + eval (the main job) + export + the text-loss report; returns the main job's
+    wall time (None when reused) and the load average after it."""
     if fresh:
         shutil.rmtree(run_dir, ignore_errors=True)
     tracker = [sys.executable, "-m", "tracker"]
-    if (run_dir / "points.csv").is_file() and (run_dir / "thresholds.csv").is_file():
+    text_report = [*tracker, "report", "--run", str(run_dir), "--setting",
+                   "validation=validation", "--out", str(run_dir / "text-loss")]
+    done = (run_dir / "points.csv").is_file() and (run_dir / "thresholds.csv").is_file()
+    if done and not refit:
+        if not (run_dir / "text-loss" / "thresholds.csv").is_file():
+            run_logged(run_dir, seed, [text_report])
+        return None, load_average()
+    if refit:
+        run_logged(run_dir, seed, [[*tracker, "report", "--run", str(run_dir)], text_report])
         return None, load_average()
     started = time.perf_counter()
-    log = run_dir.with_suffix(".log")
     run_dir.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as sink:
-        for command in ([*tracker, "train", "--config", str(config), "--seed", str(seed),
-                         "--run", str(run_dir), "--quiet"],
-                        [*tracker, "eval", "--family", family, "--run", str(run_dir)],
-                        [*tracker, "export", "--run", str(run_dir),
-                         "--out", str(run_dir / "points.csv")]):
+    run_logged(run_dir, seed, [
+        [*tracker, "train", "--config", str(config), "--seed", str(seed), "--run",
+         str(run_dir), "--quiet"],
+        [*tracker, "eval", "--family", family, "--run", str(run_dir)]])
+    seconds, load = time.perf_counter() - started, load_average()
+    run_logged(run_dir, seed, [
+        [*tracker, "export", "--run", str(run_dir), "--out", str(run_dir / "points.csv")],
+        text_report])
+    return seconds, load
+
+
+def run_logged(run_dir: Path, seed: int, commands: list[list[str]]) -> None:
+    """Run each command from the project root, output appended to OUT/S.log."""
+    with run_dir.with_suffix(".log").open("a") as sink:
+        for command in commands:
             print(f"seed {seed}: {' '.join(command[2:])}", flush=True)
             subprocess.run(command, cwd=ROOT, check=True, stdout=sink, stderr=subprocess.STDOUT)
-    return time.perf_counter() - started, load_average()
+
+
+def fit_commit() -> str:
+    """The last commit that touched tracker/fit, and whether the tree there differs."""
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    commit = git("log", "-1", "--format=%h %s", "--", "tracker/fit")[:90]
+    dirty = git("status", "--porcelain", "--", "tracker/fit")
+    return commit + (" (with uncommitted changes)" if dirty else "")
 
 
 def load_average() -> str:
@@ -198,6 +247,59 @@ def _fmt(value) -> str:
         return f"{float(value):+.3f}"
     except (TypeError, ValueError):
         return str(value)
+
+
+def draw_figures(points: dict[int, pd.DataFrame], runs: dict[int, Path], out: Path
+                 ) -> list[Path]:
+    """Per task: its headline metric against the mixture loss (top row) and the text loss
+    (bottom row), one column per seed, one line per size; loss falls to the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.concat([p.assign(seed=s) for s, p in points.items()])
+    text = {seed: text_losses(run_dir) for seed, run_dir in runs.items()}
+    written = []
+    for task, group in frame[frame.task != "validation"].groupby("task", sort=True):
+        metric = headline_metric(set(group["metric"]))
+        if metric is None:
+            continue
+        rows = group[group.metric == metric]
+        figure, axes = plt.subplots(2, len(points), figsize=(3.2 * len(points), 5.2),
+                                    sharey=True, squeeze=False)
+        for column, seed in enumerate(points):
+            for row, (axis_name, losses) in enumerate((("mixture", None), ("text", text[seed]))):
+                ax = axes[row][column]
+                for size, at in rows[rows.seed == seed].groupby("size", sort=False):
+                    at = at.sort_values("step")
+                    x = at["loss"] if losses is None else at["step"].map(losses.get(size, {}))
+                    ax.plot(x, at["score"], marker="o", markersize=2.5, linewidth=1, label=size)
+                ax.invert_xaxis()
+                ax.set_xlabel(f"{axis_name} validation, bits per byte", fontsize=8)
+                ax.set_title(f"seed {seed}", fontsize=9)
+                ax.tick_params(labelsize=7)
+        axes[0][0].set_ylabel(metric)
+        axes[1][0].set_ylabel(metric)
+        axes[0][-1].legend(fontsize=7)
+        figure.suptitle(task, fontsize=10)
+        figure.tight_layout()
+        path = out / f"ladder-{task.replace(':', '-').replace('=', '')}.png"
+        figure.savefig(path, dpi=70)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def text_losses(run_dir: Path) -> dict[str, dict[int, float]]:
+    """size -> step -> text-only validation bits per byte (the text-loss report's points)."""
+    from tracker.store import RunStore
+
+    points = RunStore(run_dir).points(setting="validation=validation", tasks=[])
+    rows = points[(points.task == "validation") & (points.metric == "bits_per_byte")]
+    return {size: dict(zip(at["step"], at["score"], strict=True))
+            for size, at in rows.groupby("size")}
 
 
 def print_table(header: list[str], rows: list[list]) -> None:

@@ -78,3 +78,30 @@ def test_mixture_validation_without_problems_is_the_text():
     documents, prompts = mixture_validation(["a text", "another"], tokenizer,
                                             MixtureConfig(arithmetic_fraction=0.0), seed=1)
     assert documents == ["a text", "another"] and prompts == set()
+
+
+def test_reversed_addition_writes_the_answer_least_significant_digit_first():
+    """`:reversed` (Lee et al. 2023's reverse format): same problems and prompts as the plain
+    task, the answer's digits reversed, checked against Python's own sum; the multiple-choice
+    twin's choices are reversed too and still differ from the answer in the tens place only."""
+    [plain, reversed_, choices] = resolve_tasks(
+        ["arithmetic:add:2:n=200", "arithmetic:add:2:reversed:n=200",
+         "arithmetic:add:2:reversed:n=200:choices=4"])
+    assert reversed_.name == "arithmetic:add:2:reversed:n=200"
+    for p, r, q in zip(plain.examples(), reversed_.examples(), choices.examples(), strict=True):
+        assert p.prompt == r.prompt == q.prompt
+        a, b = (int(x) for x in p.prompt.removeprefix("Q: What is ").split("?")[0]
+                .split(" plus "))
+        assert r.targets == (" " + str(a + b)[::-1],) and p.targets == (f" {a + b}",)
+        assert q.choices[q.answer] == r.targets[0]
+        values = [int(choice.strip()[::-1]) for choice in q.choices]
+        assert {v % 10 for v in values} == {(a + b) % 10}
+        assert len(set(values)) == 4
+    config = ArithmeticSpec(operation="add", digits=2, reversed=True)
+    texts = arithmetic_texts([config], 50, rng=np.random.default_rng(0))
+    for text in texts:
+        question, answer = text.split("\nA: ")
+        a, b = (int(x) for x in question.removeprefix("Q: What is ").rstrip("?").split(" plus "))
+        assert answer == str(a + b)[::-1]
+    with pytest.raises(TrackerError, match="reversed"):
+        resolve_tasks(["arithmetic:add:2:backwards"])

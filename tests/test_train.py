@@ -4,9 +4,11 @@ tokenizer, checkpoint layout, and agreement of the hook's units with `tracker ev
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -273,3 +275,44 @@ def test_train_cli_passes_seed_and_deterministic(tmp_path, monkeypatch, capsys):
     assert main(["train", "--config", str(path), "--run", str(tmp_path / "r"), "--quiet"]) == 0
     assert (seen[0].training.seed, seen[0].training.deterministic, seen[0].seed) == (7, True, 1234)
     assert (seen[1].training.seed, seen[1].training.deterministic) == (1234, False)
+
+
+def test_eval_scores_both_validation_sets_and_reports_against_either(tmp_path, capsys):
+    """`tracker eval` of a trained family scores the training config's validation set and
+    its `second_validation` (the text alone), so a run evaluated from plain checkpoints (no
+    hook units) can be drawn against either: the plan's setting (the mixture) by default,
+    the text with `--setting validation=validation`."""
+    corpus = tmp_path / "texts"
+    corpus.mkdir()
+    for i in range(12):
+        (corpus / f"psalm{i}.txt").write_text(f"Psalm {i}. " + PSALM * (2 + i % 3))
+    data = {**TINY, "sizes": TINY["sizes"][:1],
+            "evaluation": {"validation": "data/validation_mixture.jsonl",
+                           "second_validation": "data/validation.jsonl",
+                           "tasks": ["arithmetic:add:2:n=10"], "batch_size": 10}}
+    config_path = write_config(tmp_path / "tiny.yaml", data)
+    run = tmp_path / "run"
+    train_ladder(load_ladder_config(config_path), run_dir=run, corpus=corpus, progress=False)
+    hook = RunStore(run).points(setting="validation=validation")
+    shutil.rmtree(run / "units")  # as if the checkpoints came without the hook's scores
+    family = write_config(tmp_path / "family.yaml", {
+        "name": "ladder", "architecture": "other", "source": "local",
+        "train_config": str(config_path)})
+    assert main(["eval", "--family", str(family), "--run", str(run), "--quiet"]) == 0
+    assert "computed 12 units" in capsys.readouterr().out  # 4 steps x (2 losses + 1 task)
+
+    def loss_axis(*setting: str) -> pd.Series:
+        out = tmp_path / "points.csv"
+        assert main(["export", "--run", str(run), "--out", str(out), *setting]) == 0
+        points = pd.read_csv(out)
+        rows = points[(points.task == "validation") & (points.metric == "bits_per_byte")]
+        return rows.sort_values("step").set_index("step")["score"]
+
+    mixture, text = loss_axis(), loss_axis("--setting", "validation=validation")
+    hook_text = hook[(hook.task == "validation") & (hook.metric == "bits_per_byte")]
+    assert text.to_numpy() == pytest.approx(hook_text.sort_values("step")["score"].to_numpy())
+    assert not np.allclose(mixture.to_numpy(), text.to_numpy())
+    out = tmp_path / "text-report"
+    assert main(["report", "--run", str(run), "--setting", "validation=validation",
+                 "--out", str(out)]) == 0
+    assert (out / "report.md").is_file()

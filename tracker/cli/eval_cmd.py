@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
                             context_length=args.context_length)
     units = plan_units(checkpoints, evaluations, limit=args.limit, dtype=args.dtype,
                        context_length=args.context_length)
+    # a trained family's second validation set (its text alone), so that a report can be
+    # drawn against either; planned first, so the plan's setting of "validation" (which
+    # fit/report read by default) stays the first set's
+    second = plan_units(checkpoints, _second_validation(family, args), limit=args.limit,
+                        dtype=args.dtype, context_length=args.context_length)
     store = RunStore(run_dir, on_note=print_note)
     shard = distributed_shard()
     if shard.index == 0:
@@ -90,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
         if removed:
             print_note(f"removed {len(removed)} temporary file(s) left in {run_dir} by an "
                        "interrupted run")
-        _write_plan(store, units)
+        _write_plan(store, second + units)
     loader = default_loader(device=args.device, dtype=args.dtype,
                             context_length=args.context_length, allow_pickle=args.allow_pickle)
-    summary = run_sweep(units, store, load=loader, settings=settings, shard=shard,
+    summary = run_sweep(units + second, store, load=loader, settings=settings, shard=shard,
                         prefetch=not args.no_prefetch)
     wait_for_everyone()
     _print_summary(summary, run_dir, shard.count)
@@ -113,6 +118,22 @@ def _trained_if_needed(family: Family, run_dir: Path) -> Family:
               f"{config.train_config} (one time)", file=sys.stderr)
         train_from_config(resolve_project_path(config.train_config), run_dir=run_dir)
     return family
+
+
+def _second_validation(family: Family, args: argparse.Namespace) -> list:
+    """``[ValidationLoss]`` of the training config's ``evaluation.second_validation`` for a
+    family trained by ``tracker train`` evaluated on its own validation set, else ``[]``."""
+    if not family.config.train_config or args.validation:
+        return []
+    from tracker.train.config import load_ladder_config
+    from tracker.validation import ValidationLoss, load_validation
+
+    training = load_ladder_config(resolve_project_path(family.config.train_config))
+    name = training.evaluation.second_validation
+    if name is None or family.root is None:
+        return []
+    path = family.root.parent / name  # relative to the run directory, as the hook reads it
+    return [ValidationLoss(load_validation(str(path)), args.context_length)]
 
 
 def _tasks(names: list[str], num_fewshot: int) -> list:

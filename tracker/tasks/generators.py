@@ -7,6 +7,12 @@ except 1-digit operands, which are 0..9). Two wordings:
   (BIG-bench's question; the space before the answer belongs to the target);
 - ``bare``: prompt ``"80+29="``, target ``"109"``.
 
+``reversed`` writes the answer's digits least significant first (``80 plus 29`` ->
+``" 901"``; a sign stays in front): the reverse format of Lee et al. 2023, "Teaching
+arithmetic to small transformers", in which every answer digit depends only on the operand
+digits of its place and the carry of the digit just written, so small models learn addition
+from far fewer examples than with the answer in the usual order.
+
 ``answer_digits`` controls the target length: only problems whose answer has exactly that
 many digits (sign excluded) are kept (rejection sampling), so the number of target tokens
 is fixed while the operand size stays the same.
@@ -17,9 +23,10 @@ near misses that differ from it in the tens digit (the answer plus or minus 10, 
 digit is the same in every choice: the question is the size of the sum, which a small model
 gets before it gets the units digit right (docs/ladder.md).
 
-Task names: ``arithmetic:OP:DIGITS[:bare][:n=N][:answer_digits=L][:choices=K][:seed=S]``
+Task names:
+``arithmetic:OP:DIGITS[:bare][:reversed][:n=N][:answer_digits=L][:choices=K][:seed=S]``
 with OP one of ``add``, ``sub``, ``mul``; e.g. ``arithmetic:add:2`` or
-``arithmetic:mul:3:bare:n=200``.
+``arithmetic:mul:3:bare:n=200`` or ``arithmetic:add:2:reversed``.
 
 In-context copying (the induction-head task of Olsson et al. 2022, in a Q/A format):
 ``copy:LENGTH[:n=N][:seed=S]``, prompt ``"Copy: q x b k f\nA:"``, target ``" q x b k f"``:
@@ -60,11 +67,13 @@ class ArithmeticSpec:
     seed: int = 1234
     answer_digits: int | None = None
     choices: int | None = None  # multiple choice with this many choices; None: generative
+    reversed: bool = False  # answer digits least significant first (Lee et al. 2023)
 
     @property
     def name(self) -> str:
         parts = ["arithmetic", self.operation, str(self.digits)]
         parts += ["bare"] if self.wording == "bare" else []
+        parts += ["reversed"] if self.reversed else []
         parts += [f"n={self.n}"] if self.n != DEFAULT_N else []
         parts += [f"answer_digits={self.answer_digits}"] if self.answer_digits else []
         parts += [f"choices={self.choices}"] if self.choices else []
@@ -84,7 +93,7 @@ def _compute(operation: Operation, a: int, b: int) -> int:
 
 def arithmetic_examples(
     operation: Operation, digits: int, n: int, seed: int, wording: Wording = "bigbench",
-    *, answer_digits: int | None = None,
+    *, answer_digits: int | None = None, reversed: bool = False,
 ) -> tuple[GenerativeExample, ...]:
     """``n`` problems drawn with ``numpy.random.default_rng(seed)``.
 
@@ -99,7 +108,7 @@ def arithmetic_examples(
     examples = []
     for index in range(n):
         a, b, result = _draw(rng, operation, digits, answer_digits)
-        prompt, target = _render(operation, a, b, result, wording)
+        prompt, target = _render(operation, a, b, result, wording, reversed)
         examples.append(GenerativeExample(str(index), prompt, (target,), ("\n",),
                                           2 * digits + 4))
     return tuple(examples)
@@ -116,12 +125,31 @@ def _draw(rng: np.random.Generator, operation: Operation, digits: int,
                        f"answers; choose another answer_digits")
 
 
-def _render(operation: Operation, a: int, b: int, result: int, wording: Wording
-            ) -> tuple[str, str]:
+def _render(operation: Operation, a: int, b: int, result: int, wording: Wording,
+            reversed: bool = False) -> tuple[str, str]:
     word, symbol = OPERATIONS[operation]
+    answer = render_answer(result, reversed)
     if wording == "bare":
-        return f"{a}{symbol}{b}=", str(result)
-    return f"Q: What is {a} {word} {b}?\nA:", f" {result}"
+        return f"{a}{symbol}{b}=", answer
+    return f"Q: What is {a} {word} {b}?\nA:", f" {answer}"
+
+
+def render_answer(value: int, reversed: bool) -> str:
+    """``value`` in decimal, its digits least significant first when ``reversed``.
+
+    Example:
+        >>> render_answer(109, True), render_answer(-23, True), parse_answer("901", True)
+        ('901', '-32', 109)
+    """
+    digits = str(abs(value))
+    return ("-" if value < 0 else "") + (digits[::-1] if reversed else digits)
+
+
+def parse_answer(text: str, reversed: bool) -> int:
+    """The integer an answer written by :func:`render_answer` stands for."""
+    text = text.strip()
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text)
+    return sign * int(digits[::-1] if reversed else digits)
 
 
 def example_text(example: GenerativeExample) -> str:
@@ -129,8 +157,8 @@ def example_text(example: GenerativeExample) -> str:
     return example.prompt + example.targets[0]
 
 
-def as_multiple_choice(example: GenerativeExample, n_choices: int, seed: int
-                       ) -> MultipleChoiceExample:
+def as_multiple_choice(example: GenerativeExample, n_choices: int, seed: int, *,
+                       reversed: bool = False) -> MultipleChoiceExample:
     """The problem with its answer among ``n_choices - 1`` near misses (see the module
     docstring), in an order drawn from ``seed`` and the example's id.
 
@@ -139,7 +167,7 @@ def as_multiple_choice(example: GenerativeExample, n_choices: int, seed: int
         >>> sorted(mc.choices), mc.choices[mc.answer]
         ([' 128', ' 138', ' 148', ' 158'], ' 138')
     """
-    answer = int(example.targets[0])
+    answer = parse_answer(example.targets[0], reversed)
     misses: list[int] = []
     step = 1
     while len(misses) < n_choices - 1:
@@ -147,7 +175,8 @@ def as_multiple_choice(example: GenerativeExample, n_choices: int, seed: int
         step += 1
     values = [answer, *misses[: n_choices - 1]]
     order = np.random.default_rng([seed, int(example.example_id)]).permutation(len(values))
-    choices = tuple(f" {values[i]}" for i in order)
+    space = " " if example.targets[0].startswith(" ") else ""  # bare answers have none
+    choices = tuple(space + render_answer(values[i], reversed) for i in order)
     return MultipleChoiceExample(example.example_id, example.prompt, choices,
                                  int(np.flatnonzero(order == 0)[0]))
 
@@ -189,23 +218,26 @@ class CopySpec:
 
 
 def parse_spec(name: str, *, seed: int = 1234) -> ArithmeticSpec:
-    """``arithmetic:add:2[:bare][:n=N][:answer_digits=L][:choices=K][:seed=S]`` as a spec."""
+    """``arithmetic:add:2[:bare][:reversed][:n=N][:answer_digits=L][:choices=K][:seed=S]``
+    as a spec."""
     parts = name.split(":")
     if len(parts) < 3 or parts[0] != "arithmetic" or parts[1] not in OPERATIONS \
             or not parts[2].isdigit():
-        raise TrackerError(f"bad generator '{name}'; use arithmetic:OP:DIGITS[:bare][:n=N]"
-                           f"[:answer_digits=L][:choices=K][:seed=S] with OP one of add, sub, "
-                           f"mul")
+        raise TrackerError(f"bad generator '{name}'; use arithmetic:OP:DIGITS[:bare][:reversed]"
+                           f"[:n=N][:answer_digits=L][:choices=K][:seed=S] with OP one of add, "
+                           f"sub, mul")
     options: dict = {"seed": seed}
     for part in parts[3:]:
         key, _, value = part.partition("=")
         if part in ("bare", "bigbench"):
             options["wording"] = part
+        elif part == "reversed":
+            options["reversed"] = True
         elif key in ("n", "answer_digits", "seed", "choices") and value.isdigit():
             options[key] = int(value)
         else:
-            raise TrackerError(f"bad generator option '{part}' in '{name}'; use bare, n=N, "
-                               f"answer_digits=L, choices=K or seed=S")
+            raise TrackerError(f"bad generator option '{part}' in '{name}'; use bare, reversed, "
+                               f"n=N, answer_digits=L, choices=K or seed=S")
     if options.get("choices") is not None and options["choices"] < 2:
         raise TrackerError(f"'{name}': choices=K needs K >= 2")
     return ArithmeticSpec(parts[1], int(parts[2]), **options)  # type: ignore[arg-type]
@@ -229,14 +261,18 @@ def parse_copy_spec(name: str, *, seed: int = 1234) -> CopySpec:
 def arithmetic_task(spec: ArithmeticSpec, *, num_fewshot: int = 0) -> Task:
     """The generated task (examples made now: they are cheap)."""
     examples = arithmetic_examples(spec.operation, spec.digits, spec.n, spec.seed,
-                                   spec.wording, answer_digits=spec.answer_digits)
+                                   spec.wording, answer_digits=spec.answer_digits,
+                                   reversed=spec.reversed)
     description = {"generator": "arithmetic", "operation": spec.operation,
                    "digits": spec.digits, "wording": spec.wording, "n": spec.n,
                    "seed": spec.seed, "answer_digits": spec.answer_digits}
+    if spec.reversed:  # only when set: the plain tasks keep their description (unit keys)
+        description["reversed"] = True
     separator = "\n" if spec.wording == "bare" else "\n\n"
     if spec.choices:
         description["choices"] = spec.choices
-        questions = tuple(as_multiple_choice(e, spec.choices, spec.seed) for e in examples)
+        questions = tuple(as_multiple_choice(e, spec.choices, spec.seed, reversed=spec.reversed)
+                          for e in examples)
         return Task(name=spec.name, kind="multiple_choice",
                     source=LoadedExamples(questions, description),
                     num_fewshot=num_fewshot, seed=spec.seed, fewshot_separator=separator)

@@ -40,11 +40,15 @@ class TokenizerConfig(StrictModel):
 
 
 class ArithmeticSpec(StrictModel):
-    """Generated problems ``What is A plus B?`` with operands of ``digits`` digits."""
+    """Generated problems ``What is A plus B?`` with operands of ``digits`` digits;
+    ``reversed``: the answer's digits least significant first (the ``:reversed`` tasks,
+    Lee et al. 2023's reverse format)."""
 
     operation: Literal["add", "subtract", "multiply"] = "add"
     digits: int = Field(ge=1, le=5)
     weight: float = Field(default=1.0, gt=0)
+    wording: Literal["bigbench", "bare"] = "bigbench"  # "80+29=109" for bare
+    reversed: bool = False
 
 
 class CopySpec(StrictModel):

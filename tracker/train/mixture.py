@@ -108,7 +108,7 @@ def arithmetic_texts(specs: Sequence[ArithmeticSpec | CopySpec], n_problems: int
         seed = int(rng.integers(2**31))
         examples = copy_examples(spec.length, int(count), seed) if isinstance(spec, CopySpec) \
             else arithmetic_examples(OPERATION_NAMES[spec.operation], spec.digits, int(count),
-                                     seed)
+                                     seed, spec.wording, reversed=spec.reversed)
         texts.extend(example_text(e) for e in examples if e.prompt not in held_out)
     order = rng.permutation(len(texts))
     return [texts[i] for i in order]
