@@ -19,7 +19,7 @@ Suites (``--suites``):
 
 ``--model random`` (default): on a random model no generation meets its stop string, so
 every row decodes its whole budget on both sides. ``--model answering``: a small GPT-NeoX
-(hidden 256 x 4, Pythia tokenizer) trained here for ``--train-steps`` steps on the
+(hidden 128 x 2, Pythia tokenizer) trained here for ``--train-steps`` steps on the
 generative tasks' other examples, so that it answers in a few tokens and stops at the
 newline, as a trained checkpoint does; the table says which model it was.
 
@@ -114,7 +114,7 @@ def build_random_model(directory: Path, hidden: int, layers: int) -> None:
 
 
 def build_answering_model(directory: Path, task_paths: list[str], skip: int, steps: int) -> None:
-    """A small GPT-NeoX trained on ``context + target + "\\n"`` of the tasks' examples after
+    """A small GPT-NeoX trained on ``context`` then ``target + "\\n"`` of the examples after
     the first ``skip`` (those are evaluated), so that it answers briefly and stops."""
     import torch
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
@@ -123,18 +123,18 @@ def build_answering_model(directory: Path, task_paths: list[str], skip: int, ste
     from tracker.tasks import resolve_tasks
 
     tokenizer = pythia_tokenizer()
-    texts = [e.context() + e.targets[0] + "\n"
-             for task in resolve_tasks(task_paths) for e in task.examples()[skip:]]
-    encoded = [tokenizer.encode(t) for t in texts]
+    # the ids generation sees: the context as encoded alone, then the answer and the stop
+    encoded = [tokenizer.encode(e.context()) + tokenizer.encode(e.targets[0] + "\n")
+               for task in resolve_tasks(task_paths) for e in task.examples()[skip:]]
     torch.manual_seed(0)
-    config = GPTNeoXConfig(vocab_size=len(tokenizer), hidden_size=256, num_hidden_layers=4,
-                           num_attention_heads=4, intermediate_size=1024,
+    config = GPTNeoXConfig(vocab_size=len(tokenizer), hidden_size=128, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=512,
                            max_position_embeddings=2048, bos_token_id=0, eos_token_id=0)
     model = GPTNeoXForCausalLM(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
     for step in range(steps):
-        rows = [encoded[i] for i in torch.randint(len(encoded), (32,), generator=generator)]
+        rows = [encoded[i] for i in torch.randint(len(encoded), (16,), generator=generator)]
         width = max(map(len, rows))
         ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
         labels = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
@@ -310,7 +310,7 @@ def main() -> int:
     parser.add_argument("--model", choices=["random", "answering"], default="random")
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--train-steps", type=int, default=300,
+    parser.add_argument("--train-steps", type=int, default=200,
                         help="training steps of the answering model")
     parser.add_argument("--mc-limit", type=int, default=75, help="questions per MC task")
     parser.add_argument("--gen-limit", type=int, default=100, help="examples per gen task")
