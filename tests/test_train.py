@@ -111,7 +111,7 @@ def test_second_run_trains_nothing(trained, monkeypatch):
     config, run_dir, _ = trained
     import tracker.train.trainer as trainer
 
-    monkeypatch.setattr(trainer, "train_size", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(trainer, "train_one", lambda *a, **k: pytest.fail("retrained"))
     train_ladder(config, run_dir=run_dir, corpus=run_dir.parent / "texts", progress=False)
 
 
@@ -229,6 +229,45 @@ def test_deterministic_training_gives_byte_identical_checkpoints(tmp_path):
                         "model.safetensors").read_bytes())
     assert weights[0] == weights[1]
     assert weights[0] != weights[2]
+
+
+def test_sizes_trained_side_by_side_equal_sizes_trained_in_turn(tmp_path):
+    """`training.workers: 2`: both sizes train at once in worker processes (one thread
+    each), and in deterministic mode their checkpoints are byte-identical to the same sizes
+    trained one after the other in this process on one thread; every checkpoint is scored
+    into the store either way."""
+    corpus = tmp_path / "texts"
+    corpus.mkdir()
+    for i in range(12):
+        (corpus / f"psalm{i}.txt").write_text(f"Psalm {i}. " + PSALM * (2 + i % 3))
+    weights = {}
+    for name, threads, workers in (("in_turn", 1, 1), ("side_by_side", 2, 2)):
+        data = {**TINY, "training": {**TINY["training"], "threads": threads,
+                                     "workers": workers}}
+        config = with_seed(load_ladder_config(write_config(tmp_path / f"{name}.yaml", data)),
+                           deterministic=True)
+        run_dir = tmp_path / name
+        train_ladder(config, run_dir=run_dir, corpus=corpus, progress=False)
+        weights[name] = {size: (run_dir / "checkpoints" / size / "step8" /
+                                "model.safetensors").read_bytes() for size in "ab"}
+        family = Family(FamilyConfig(name="ladder", architecture="other", source="local",
+                                     path=str(run_dir / "checkpoints")), run_dir / "checkpoints")
+        units = plan_units(family.checkpoints(), ladder_evaluations(config, run_dir),
+                           limit=None, dtype="float32")
+        assert len(units) == 2 * 4 * 2 and all(RunStore(run_dir).has(u) for u in units)
+        assert not (run_dir / "trainer").exists()
+    assert weights["in_turn"] == weights["side_by_side"]
+
+
+def test_threads_are_shared_out_between_workers():
+    from tracker.train.config import TrainingConfig
+    from tracker.train.workers import size_threads
+
+    config = TrainingConfig(max_steps=1, threads=2, workers=2)
+    assert size_threads(config, running=2) == 1
+    assert size_threads(config, running=1) == 2  # the last size left takes both
+    deterministic = config.model_copy(update={"deterministic": True})
+    assert size_threads(deterministic, running=1) == 1  # fixed: part of the result
 
 
 def test_mixture_validation_is_held_out_in_training_proportions(trained):

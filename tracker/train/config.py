@@ -94,6 +94,9 @@ class TrainingConfig(StrictModel):
     weight_decay: float = Field(default=0.1, ge=0)
     precision: Literal["bf16", "fp32"] = "bf16"
     threads: int | None = Field(default=None, gt=0)  # torch CPU threads; None: torch's choice
+    # sizes trained at once, each in its own process with threads / workers threads
+    # (tracker/train/workers.py: faster on a few cores for models this small)
+    workers: int = Field(default=1, gt=0)
     seed: int = 1234  # model initialisation and the order of the blocks
     # float32, deterministic kernels (torch.use_deterministic_algorithms), fixed threads:
     # a size trained twice on one machine gives byte-identical checkpoints

@@ -54,21 +54,26 @@ def collate_blocks(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
 
 def train_size(run: LadderRun, spec: SizeSpec, tokenizer, blocks: TrainingBlocks,
                evaluations: Sequence[Evaluation], *, second_validation: Evaluation | None = None,
-               progress: bool = True) -> None:
-    """Train one rung from scratch, saving and scoring at every scheduled step."""
+               progress: bool = True, position: int = 0,
+               callbacks: Sequence[TrainerCallback] = ()) -> None:
+    """Train one rung from scratch, saving and scoring at every scheduled step
+    (``position``: the progress bar's row when sizes train side by side)."""
     training = run.config.training
     model = build_model(spec, vocab_size=len(tokenizer), context_length=training.context_length,
                         seed=training.seed, bos_token_id=tokenizer.bos_token_id,
                         eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
     saver = LadderCheckpoints(run, spec.label, tokenizer, evaluations,
-                              second_validation=second_validation, progress=progress)
+                              second_validation=second_validation, progress=progress,
+                              position=position)
     trainer = Trainer(model=model, args=training_arguments(run, spec),
                       train_dataset=BlockDataset(blocks.tokens), data_collator=collate_blocks,
-                      callbacks=[saver])
+                      callbacks=[saver, *callbacks])
     trainer.remove_callback(PrinterCallback)  # the progress bar shows the loss instead
     trainer.train()
-    shutil.rmtree(run.run_dir / "trainer", ignore_errors=True)  # Trainer's scratch output
+    shutil.rmtree(run.run_dir / "trainer" / spec.label, ignore_errors=True)  # scratch output
+    with contextlib.suppress(OSError):  # another size may still be using the folder
+        (run.run_dir / "trainer").rmdir()
 
 
 def training_arguments(run: LadderRun, spec: SizeSpec) -> TrainingArguments:
@@ -101,7 +106,8 @@ class LadderCheckpoints(TrainerCallback):
     """Save + score at the schedule's steps (step 0 before the first update)."""
 
     def __init__(self, run: LadderRun, size: str, tokenizer, evaluations: Sequence[Evaluation],
-                 *, second_validation: Evaluation | None = None, progress: bool = True) -> None:
+                 *, second_validation: Evaluation | None = None, progress: bool = True,
+                 position: int = 0) -> None:
         self.run = run
         self.size = size
         self.tokenizer = tokenizer
@@ -109,13 +115,15 @@ class LadderCheckpoints(TrainerCallback):
         self.second_validation = second_validation
         self.steps = set(run.config.checkpoint_steps())
         self.progress = progress
+        self.position = position
         self.results: list[HookResult] = []
         self._bar: tqdm | None = None
         self._postfix: dict[str, str] = {}
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._bar = tqdm(total=state.max_steps, desc=self.size, unit="step",
-                         disable=not self.progress, dynamic_ncols=True)
+                         disable=not self.progress, dynamic_ncols=True,
+                         position=self.position)
         if 0 in self.steps:
             self._checkpoint(model, 0)
 

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast, TrainerCallback
 
 from tracker.hooks import build_evaluations
 from tracker.results import Evaluation
 from tracker.store import RunStore
-from tracker.train.config import LadderConfig, load_ladder_config
+from tracker.train.config import LadderConfig, SizeSpec, load_ladder_config
 from tracker.train.corpus import CorpusFiles, build_corpus
 from tracker.train.loop import CHECKPOINT_META, train_size
 from tracker.train.mixture import (
@@ -49,6 +49,7 @@ from tracker.train.mixture import (
     mixture_validation,
 )
 from tracker.train.tokenizer import sample_for_tokenizer, train_tokenizer
+from tracker.train.workers import train_sizes
 from tracker.units import slug
 from tracker.validation import ValidationLoss, load_validation
 
@@ -99,14 +100,20 @@ def train_ladder(config: LadderConfig, *, run_dir: Path, corpus: Path | None = N
     tokenizer = prepare_tokenizer(run, files)
     tasks = build_evaluations(files.validation, config.evaluation.tasks)[1:]
     validation_prompts = write_mixture_validation(run, files, tokenizer, tasks)
-    evaluations = ladder_evaluations(config, run.run_dir)
-    second = second_validation(config, run.run_dir)
     blocks = training_blocks(run, files, tokenizer, tasks, also_held_out=validation_prompts)
-    for spec in todo:
-        forget_size(run, spec.label)
-        train_size(run, spec, tokenizer, blocks, evaluations, second_validation=second,
-                   progress=progress)
+    train_sizes(run, todo, blocks, train_one, progress=progress)
     return run.checkpoints
+
+
+def train_one(run: LadderRun, spec: SizeSpec, blocks: TrainingBlocks, *, progress: bool,
+              position: int = 0, callbacks: Sequence[TrainerCallback] = ()) -> None:
+    """Forget what is stored for one size, then train it from step 0 (the tokenizer and
+    evaluations read from the run directory: the same in a worker process)."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(run.tokenizer_dir)
+    forget_size(run, spec.label)
+    train_size(run, spec, tokenizer, blocks, ladder_evaluations(run.config, run.run_dir),
+               second_validation=second_validation(run.config, run.run_dir),
+               progress=progress, position=position, callbacks=callbacks)
 
 
 def with_seed(config: LadderConfig, seed: int | None = None, *,
