@@ -10,7 +10,7 @@ size and modification time, so a sweep that is planned again costs a ``stat`` pe
 A copied or moved checkpoint is hashed again and gets the same digest.
 
 Example:
-    >>> weights_digest(Path("runs/ladder/checkpoints/llama-1m/step100"))  # doctest: +SKIP
+    >>> weights_digest(Path("runs/ladder/checkpoints/neox-1.2m/step100"))  # doctest: +SKIP
     'sha256:3f6c0d...'
 """
 
