@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -60,7 +60,7 @@ def train_sizes(run: LadderRun, specs: Sequence[SizeSpec], blocks: TrainingBlock
                                workers, progress)
                    for spec in sorted(specs, key=training_cost, reverse=True)}
         while waiting:
-            done, waiting = wait(waiting, return_when=FIRST_EXCEPTION)
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
             failed = [future for future in done if future.exception() is not None]
             if failed:
                 for future in waiting:
