@@ -270,6 +270,52 @@ def test_threads_are_shared_out_between_workers():
     assert size_threads(deterministic, running=1) == 1  # fixed: part of the result
 
 
+def _wait_for_idle_sibling(run, spec, blocks, *, progress, position, callbacks):
+    """A stand-in for train_one in a worker: the small size returns at once; the big one
+    records whether, while it still runs, it is told that the other worker is idle."""
+    import time
+
+    if spec.label == "b":
+        share = callbacks[0]
+        deadline = time.monotonic() + 20
+        while share.idle.value == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (run.run_dir / "told").write_text(str(share.idle.value))
+
+
+def test_the_last_size_training_is_told_when_the_other_worker_is_idle(tmp_path):
+    from tracker.train.trainer import LadderRun
+    from tracker.train.workers import train_sizes
+
+    data = {**TINY, "training": {**TINY["training"], "threads": 2, "workers": 2}}
+    data["sizes"] = [TINY["sizes"][0], {**TINY["sizes"][1], "hidden_size": 64}]  # b: larger
+    config = load_ladder_config(write_config(tmp_path / "tiny.yaml", data))
+    run = LadderRun(config, tmp_path)
+    train_sizes(run, config.sizes, None, _wait_for_idle_sibling, progress=False)
+    assert (tmp_path / "told").read_text() == "1"
+
+
+def test_a_size_left_alone_takes_the_idle_workers_threads():
+    import multiprocessing
+
+    import torch
+
+    from tracker.train.workers import ShareThreads
+
+    before = torch.get_num_threads()
+    idle = multiprocessing.get_context("spawn").Value("i", 0)
+    share = ShareThreads(idle, workers=2, threads=1)
+    try:
+        torch.set_num_threads(1)
+        share.on_step_end(None, None, None)
+        assert torch.get_num_threads() == 1  # both workers busy
+        idle.value = 1
+        share.on_step_end(None, None, None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_mixture_validation_is_held_out_in_training_proportions(trained):
     """validation_mixture.jsonl: the text validation documents, then problem sheets whose
     tokens are f/(1-f) of the text's; none of its problems is in the training blocks."""
