@@ -131,15 +131,11 @@ def with_seed(config: LadderConfig, seed: int | None = None, *,
 
 
 def configure_torch(config: LadderConfig) -> None:
-    """Threads, and for ``deterministic`` training deterministic kernels: the same float32
-    operations in the same order every time (one fixed thread count, since a reduction
-    split over a different number of threads sums in another order)."""
-    training = config.training
-    if training.threads:
-        torch.set_num_threads(training.threads)
-    if training.deterministic:
-        torch.set_num_threads(training.threads or 1)
-        torch.use_deterministic_algorithms(True)
+    """Threads for the corpus, tokenizer and blocks (``training.threads``); the sizes'
+    threads and deterministic kernels are set where they train
+    (:func:`tracker.train.workers.use_threads`)."""
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
 
 
 def write_mixture_validation(run: LadderRun, files: CorpusFiles, tokenizer,

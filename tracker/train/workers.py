@@ -45,7 +45,7 @@ def train_sizes(run: LadderRun, specs: Sequence[SizeSpec], blocks: TrainingBlock
     workers = min(training.workers, len(specs))
     threads = size_threads(training, running=workers)
     if workers <= 1:
-        torch.set_num_threads(threads)
+        use_threads(training, threads)
         for spec in specs:
             train_one(run, spec, blocks, progress=progress)
         return
@@ -80,6 +80,14 @@ def size_threads(training: TrainingConfig, *, running: int) -> int:
     return max(1, total // max(1, running))
 
 
+def use_threads(training: TrainingConfig, threads: int) -> None:
+    """Set this process's torch threads for training, and deterministic kernels in
+    deterministic mode (the same float32 operations in the same order every time)."""
+    torch.set_num_threads(threads)
+    if training.deterministic:
+        torch.use_deterministic_algorithms(True)
+
+
 def training_cost(spec: SizeSpec) -> int:
     """Weights in the decoder's matrices, a proxy for its time per step (ordering only)."""
     mlp_matrices = 3 if spec.architecture == "llama" else 2  # gated MLP: gate, up, down
@@ -112,9 +120,7 @@ def _train_in_worker(train_one: TrainOne, run: LadderRun, spec: SizeSpec,
                      blocks: TrainingBlocks, threads: int, workers: int,
                      progress: bool) -> str:
     training = run.config.training
-    torch.set_num_threads(threads)
-    if training.deterministic:
-        torch.use_deterministic_algorithms(True)
+    use_threads(training, threads)
     callbacks = [] if training.deterministic else [
         ShareThreads(_WORKER["idle"], workers=workers, threads=threads)]
     train_one(run, spec, blocks, progress=progress, position=_WORKER["row"],
