@@ -315,7 +315,8 @@ def main() -> int:
     parser.add_argument("--mc-limit", type=int, default=75, help="questions per MC task")
     parser.add_argument("--gen-limit", type=int, default=100, help="examples per gen task")
     parser.add_argument("--validation-mb", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=16, help="tracker's --batch-size")
+    parser.add_argument("--batch-size", default="auto",
+                        help="tracker's --batch-size (a number or auto, the default)")
     parser.add_argument("--lmeval-batch-sizes", default="4,16,64")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warm-cache", action="store_true",

@@ -38,7 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import bench_eval_vs_lmeval as whole  # noqa: E402
 import torch  # noqa: E402
 
-from tracker import rolling, scoring  # noqa: E402
+from tracker import batching, rolling, scoring  # noqa: E402
 from tracker.checkpoints import LoadedModel, load_checkpoint  # noqa: E402
 from tracker.families import local_family  # noqa: E402
 
@@ -93,11 +93,11 @@ def mc_requests(limit: int) -> list[scoring.LoglikelihoodRequest]:
             for task in tasks for e in task.examples(limit) for c in e.continuations()]
 
 
-def bare_mc(lm: LoadedModel, requests: list[scoring.LoglikelihoodRequest], batch_size: int
-            ) -> Callable[[], None]:
+def bare_mc(lm: LoadedModel, requests: list[scoring.LoglikelihoodRequest],
+            batch_size: int | None) -> Callable[[], None]:
     """The model calls of tracker.scoring._score_batch, prepared in advance."""
     groups = scoring._group_by_context(lm, requests, [None] * len(requests))
-    calls = [scoring.batch_calls(lm, batch) for batch in scoring._batches(groups, batch_size)]
+    calls = [scoring.batch_calls(lm, batch) for batch in scoring._batches(lm, groups, batch_size)]
 
     def run() -> None:
         with torch.inference_mode():
@@ -130,7 +130,8 @@ def main() -> int:
     parser.add_argument("--validation-mb", type=float, default=0.25)
     parser.add_argument("--context", type=int, default=2048)
     parser.add_argument("--mc-limit", type=int, default=75)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=batching.parse_batch_size, default=None,
+                        help="rows per call, or auto (the default: tracker's own sizes)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--legacy", action="store_true",
                         help="also time the scoring before issue 12 (masked, full logits)")
@@ -147,7 +148,7 @@ def main() -> int:
     tokens: dict[str, int] = {}
     if "validation" in args.suites:
         windows = validation_windows(lm, args.validation_mb)
-        batch_tokens = args.batch_size * lm.max_length
+        batch_tokens = batching.validation_tokens(lm, args.batch_size, lm.max_length)
         tokens["validation"] = sum(len(w.targets) for w in windows)
         sides["validation"] = {
             "bare model(input_ids)": bare_validation(lm, windows, batch_tokens),

@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--link-weights", action="store_true")
     parser.add_argument("--limit", type=int, default=40, help="examples per task")
     parser.add_argument("--validation-mb", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", default="auto", help="a number or auto")
     parser.add_argument("--no-prefetch", action="store_true",
                         help="pass --no-prefetch to tracker eval (for comparison)")
     parser.add_argument("--work", type=Path, help="keep the family and run here")

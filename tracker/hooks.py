@@ -81,7 +81,7 @@ def evaluate_model(model: Any, tokenizer: Any, *, step: int, run_dir: Path | str
                    validation: ValidationArg, tasks: Sequence[TaskArg] = (),
                    family: str = "run", size: str | None = None,
                    tokens_seen: int | None = None, location: str | None = None,
-                   limit: int | None = None, batch_size: int = 32) -> HookResult | None:
+                   limit: int | None = None, batch_size: int | None = None) -> HookResult | None:
     """Score ``model`` at ``step`` on the validation set and ``tasks``; store the units
     under ``run_dir``. Returns None on processes other than the main one.
 
@@ -207,7 +207,7 @@ class TrackerCallback(TrainerCallback):
     def __init__(self, run_dir: Path | str, *, validation: ValidationArg,
                  tasks: Sequence[TaskArg] = (), family: str = "run", size: str | None = None,
                  every: Literal["save"] | int = "save", limit: int | None = None,
-                 batch_size: int = 32, tokens_per_step: int | None = None,
+                 batch_size: int | None = None, tokens_per_step: int | None = None,
                  tokenizer: Any = None, forecast: bool = False) -> None:
         if every != "save" and not (isinstance(every, int) and every > 0):
             raise ValueError(f"every must be 'save' or a positive number of steps, not {every!r}")

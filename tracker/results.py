@@ -74,10 +74,11 @@ class EvalSettings:
     ``limit`` truncates every task to its first N examples (and the validation set to its
     first N documents) and is therefore part of every unit key; so is ``context_length``
     (``--context-length``; None: the model's own maximum), with which the loader caps the
-    model's window.
+    model's window. ``batch_size`` None sizes batches by tokens and memory
+    (:mod:`tracker.batching`).
     """
 
-    batch_size: int = 8
+    batch_size: int | None = None
     limit: int | None = None
     progress: bool = True
     context_length: int | None = None

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tracker import token_cache
+from tracker import batching, token_cache
 from tracker.errors import TrackerError
 from tracker.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model
 from tracker.tasks.base import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
@@ -109,13 +109,14 @@ def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[i
 
 
 def loglikelihood(
-    lm: LoadedModel, requests: Sequence[LoglikelihoodRequest], *, batch_size: int = 8,
-    share_context: bool = True,
+    lm: LoadedModel, requests: Sequence[LoglikelihoodRequest], *,
+    batch_size: int | None = None, share_context: bool = True,
 ) -> list[LoglikelihoodResult]:
     """Log-likelihood of each request's continuation, in request order.
 
     ``batch_size`` bounds the continuations scored per forward pass (all choices of one
-    question always go together). An empty continuation scores 0.0 with 0 tokens.
+    question always go together); None sizes batches by tokens and memory
+    (:mod:`tracker.batching`). An empty continuation scores 0.0 with 0 tokens.
     ``share_context=False`` scores every request on its own (for benchmarks only).
     """
     results: list[LoglikelihoodResult | None] = [None] * len(requests)
@@ -125,9 +126,9 @@ def loglikelihood(
     split = split_model(lm.model)
     with torch.inference_mode():
         if split is not None:
-            _score_split(lm, split, _batches(groups, batch_size), results)
+            _score_split(lm, split, _batches(lm, groups, batch_size), results)
         else:
-            for batch in _batches(groups, batch_size):
+            for batch in _batches(lm, groups, batch_size):
                 for index, result in _score_batch(lm, batch):
                     results[index] = result
     return [result for result in results if result is not None]
@@ -200,21 +201,36 @@ def _group_by_context(
     return [_Group(context, tuple(rows)) for context, rows in grouped.items()]
 
 
-def _batches(groups: list[_Group], batch_size: int) -> list[list[_Group]]:
-    """Longest contexts first; groups with a one-token context (no cache) batch apart."""
+def _batches(lm: LoadedModel, groups: list[_Group], batch_size: int | None
+             ) -> list[list[_Group]]:
+    """Longest contexts first; groups with a one-token context (no cache) batch apart.
+
+    A batch holds at most ``batch_size`` continuations; with None, at most
+    :data:`~tracker.batching.LOGLIKELIHOOD_TOKENS` padded tokens (contexts and
+    continuations) and as many continuations as the memory bound allows."""
     ordered = sorted(groups, key=lambda g: (len(g.context_ids) > 1, len(g.context_ids)),
                      reverse=True)
+    longest_tail = max((len(c) for g in groups for _, c in g.rows), default=1)
     batches: list[list[_Group]] = []
     rows = 0
+    row_cap = max(batch_size or 1, 1)
     for group in ordered:
         cached = len(group.context_ids) > 1
-        fits = batches and rows + len(group.rows) <= max(batch_size, 1)
-        if fits and (len(batches[-1][0].context_ids) > 1) == cached:
+        fits = bool(batches) and (len(batches[-1][0].context_ids) > 1) == cached
+        if fits and batch_size is not None:
+            fits = rows + len(group.rows) <= row_cap
+        elif fits:
+            width = len(batches[-1][0].context_ids)  # the batch's first group is its longest
+            padded = (len(batches[-1]) + 1) * width + (rows + len(group.rows)) * longest_tail
+            fits = padded <= batching.LOGLIKELIHOOD_TOKENS and rows + len(group.rows) <= row_cap
+        if fits:
             batches[-1].append(group)
             rows += len(group.rows)
         else:
             batches.append([group])
             rows = len(group.rows)
+            if batch_size is None:
+                row_cap = batching.rows_within_memory(lm, len(group.context_ids) + longest_tail)
     return batches
 
 
@@ -305,14 +321,15 @@ def _continuation_scores(
 
 
 def generate(
-    lm: LoadedModel, requests: Sequence[GenerationRequest], *, batch_size: int = 8
+    lm: LoadedModel, requests: Sequence[GenerationRequest], *, batch_size: int | None = None
 ) -> list[str]:
     """Greedy continuations, in request order, each cut before its first stop string.
 
     As lm-eval's ``generate_until``: the context is encoded whole (no special tokens),
     left-truncated to leave room for ``max_new_tokens``, decoding stops at end-of-text,
     special tokens are dropped from the text, and the text is cut at the earliest
-    occurrence of any stop string.
+    occurrence of any stop string. ``batch_size`` rows decode together; None: as many as
+    the memory bound allows (:mod:`tracker.batching`).
     """
     contexts = [_generation_context(lm, request, ids) for request, ids in zip(
         requests, token_cache.encode_texts(lm.tokenizer, [r.context for r in requests]),
@@ -321,11 +338,16 @@ def generate(
                    key=lambda i: (requests[i].max_new_tokens, -len(contexts[i])))
     texts: list[str] = [""] * len(requests)
     with torch.inference_mode():
-        for start in range(0, len(order), max(batch_size, 1)):
-            chunk = order[start : start + max(batch_size, 1)]
+        start = 0
+        while start < len(order):
+            rows = batch_size or batching.rows_within_memory(lm, max(
+                len(contexts[i]) + requests[i].max_new_tokens
+                for i in order[start : start + batching.MAX_ROWS]))
+            chunk = order[start : start + max(rows, 1)]
             done = _generate_batch(lm, [requests[i] for i in chunk], [contexts[i] for i in chunk])
             for index, text in zip(chunk, done, strict=True):
                 texts[index] = text
+            start += len(chunk)
     return texts
 
 

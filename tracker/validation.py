@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from tracker.batching import validation_tokens
 from tracker.checkpoints import LoadedModel
 from tracker.config import StrictModel, load_model
 from tracker.errors import TrackerError, unknown_name
@@ -170,7 +171,8 @@ class ValidationLoss:
             for window in rolling_windows(ids, prefix, max_length, document=index)
         ]
         window_nll = score_windows(lm.model, windows, device=lm.device,
-                                   batch_tokens=settings.batch_size * max_length,
+                                   batch_tokens=validation_tokens(lm, settings.batch_size,
+                                                                  max_length),
                                    progress=settings.progress)
         nll = np.zeros(len(documents))
         np.add.at(nll, [w.document for w in windows], window_nll)

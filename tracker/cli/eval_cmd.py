@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tracker.batching import parse_batch_size
 from tracker.cli.progress import ProgressPrinter, print_note, print_notes
 from tracker.errors import StorageError, TrackerError
 from tracker.files import atomic_write
@@ -31,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="comma-separated task names or paths, or 'none'")
     parser.add_argument("--run", type=Path, help="run directory (default runs/<family>)")
     parser.add_argument("--limit", type=int, help="first N examples (documents) per task")
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
+    parser.add_argument("--batch-size", type=parse_batch_size, default=None, metavar="B",
+                        help="sequences per batch, or 'auto' (default): sized by tokens and "
+                             "memory per call")
     parser.add_argument("--context-length", type=int, help="max tokens per window")
     parser.add_argument("--num-fewshot", type=int, default=0)
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")

@@ -52,7 +52,7 @@ def evaluate_task(task: Task, lm: LoadedModel, settings: EvalSettings) -> UnitRe
 
 
 def _multiple_choice_rows(
-    lm: LoadedModel, examples: tuple, batch_size: int
+    lm: LoadedModel, examples: tuple, batch_size: int | None
 ) -> list[dict]:
     requests = [scoring.LoglikelihoodRequest(example.context(), continuation)
                 for example in examples for continuation in example.continuations()]
@@ -68,7 +68,7 @@ def _multiple_choice_rows(
 
 
 def _generative_rows(
-    lm: LoadedModel, examples: tuple, batch_size: int, wanted: tuple[str, ...] | None
+    lm: LoadedModel, examples: tuple, batch_size: int | None, wanted: tuple[str, ...] | None
 ) -> list[dict]:
     generate = wanted is None or any(name in wanted for name in GENERATION_METRICS)
     generations = [""] * len(examples)
