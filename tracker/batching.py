@@ -1,10 +1,10 @@
 """Batch sizes when the user does not set one (``--batch-size auto``, the default).
 
 A fixed number of rows is wrong at both ends: 8 rows of 50-token questions leave a CPU's
-matrix units half idle (on 2 CPU cores a 70m model scores 4 BIG-bench multiple-choice
-tasks 1.2x faster at 64 rows than at 16 and generates 1.8x faster at 200 rows than at 16:
-docs/performance.md), while 8
-windows of 2048 tokens of a 12B model need gigabytes of activations. So the automatic
+matrix units half idle (on 2 CPU cores a 70m model's whole `tracker eval` scores 4
+BIG-bench multiple-choice tasks 1.2x faster at 64 rows than at 16 and generates 1.8x
+faster at 200 rows than at 16: docs/performance.md), while 8 windows of 2048 tokens of a
+12B model need gigabytes of activations. So the automatic
 sizes bound what a call computes and holds:
 
 - a log-likelihood call (multiple choice, scored targets): at most
