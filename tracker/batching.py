@@ -26,6 +26,8 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
+from tracker.model_config import config_int
+
 if TYPE_CHECKING:
     import torch
 
@@ -40,14 +42,14 @@ def bytes_per_token(model: Any) -> int:
     layer plus the widest activations (hidden state, attention and MLP projections), at
     the model's element size. An estimate from the config; 0 when the config says nothing."""
     config = getattr(model, "config", None)
-    layers = _first(config, "num_hidden_layers", "n_layer", "num_layers")
-    hidden = _first(config, "hidden_size", "n_embd", "d_model")
+    layers = config_int(config, "num_hidden_layers", "n_layer", "num_layers")
+    hidden = config_int(config, "hidden_size", "n_embd", "d_model")
     if not layers or not hidden:
         return 0
-    heads = _first(config, "num_attention_heads", "n_head") or 1
-    head_dim = _first(config, "head_dim") or hidden // heads
-    kv_heads = _first(config, "num_key_value_heads") or heads
-    intermediate = _first(config, "intermediate_size", "n_inner", "ffn_dim") or 4 * hidden
+    heads = config_int(config, "num_attention_heads", "n_head") or 1
+    head_dim = config_int(config, "head_dim") or hidden // heads
+    kv_heads = config_int(config, "num_key_value_heads") or heads
+    intermediate = config_int(config, "intermediate_size", "n_inner", "ffn_dim") or 4 * hidden
     element = next((p.element_size() for p in model.parameters()), 4) \
         if hasattr(model, "parameters") else 4
     cache = 2 * layers * kv_heads * head_dim
@@ -95,11 +97,3 @@ def parse_batch_size(text: str) -> int | None:
     if text.strip().isdigit() and int(text) > 0:
         return int(text)
     raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, not '{text}'")
-
-
-def _first(config: Any, *names: str) -> int:
-    for name in names:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 0

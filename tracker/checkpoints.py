@@ -22,6 +22,7 @@ import torch
 
 from tracker.errors import TrackerError
 from tracker.families import Checkpoint
+from tracker.model_config import config_int
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_MAX_LENGTH = 2048
@@ -79,12 +80,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def model_max_length(model: Any) -> int:
-    config = model.config
-    for attribute in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        value = getattr(config, attribute, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return DEFAULT_MAX_LENGTH
+    return config_int(model.config, "max_position_embeddings", "n_positions", "n_ctx",
+                      "seq_length") or DEFAULT_MAX_LENGTH
 
 
 def load_checkpoint(
