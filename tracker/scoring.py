@@ -213,16 +213,15 @@ def _batches(lm: LoadedModel, groups: list[_Group], batch_size: int | None
     longest_tail = max((len(c) for g in groups for _, c in g.rows), default=1)
     batches: list[list[_Group]] = []
     rows = 0
-    row_cap = max(batch_size or 1, 1)
+    row_cap = max(batch_size or 1, 1)  # with None, set by the memory bound at each new batch
     for group in ordered:
         cached = len(group.context_ids) > 1
-        fits = bool(batches) and (len(batches[-1][0].context_ids) > 1) == cached
-        if fits and batch_size is not None:
-            fits = rows + len(group.rows) <= row_cap
-        elif fits:
+        fits = (bool(batches) and (len(batches[-1][0].context_ids) > 1) == cached
+                and rows + len(group.rows) <= row_cap)
+        if fits and batch_size is None:
             width = len(batches[-1][0].context_ids)  # the batch's first group is its longest
             padded = (len(batches[-1]) + 1) * width + (rows + len(group.rows)) * longest_tail
-            fits = padded <= batching.LOGLIKELIHOOD_TOKENS and rows + len(group.rows) <= row_cap
+            fits = padded <= batching.LOGLIKELIHOOD_TOKENS
         if fits:
             batches[-1].append(group)
             rows += len(group.rows)
