@@ -1,10 +1,10 @@
 """Batch sizes when the user does not set one (``--batch-size auto``, the default).
 
 A fixed number of rows is wrong at both ends: 8 rows of 50-token questions leave a CPU's
-matrix units half idle (on 2 CPU cores a 70m model's whole `tracker eval` scores 4
-BIG-bench multiple-choice tasks 1.2x faster at 64 rows than at 16 and generates 1.8x
-faster at 200 rows than at 16: docs/performance.md), while 8 windows of 2048 tokens of a
-12B model need gigabytes of activations. So the automatic
+matrix units half idle (on 2 CPU cores a 70m model's whole `tracker eval` scored 4
+BIG-bench multiple-choice tasks 1.2x faster at 64 rows than at 16 and generated 1.8x
+faster at 200 rows than at 16, one run each on one machine: docs/performance.md), while
+8 windows of 2048 tokens of a 12B model need gigabytes of activations. So the automatic
 sizes bound what a call computes and holds:
 
 - a log-likelihood call (multiple choice, scored targets): at most
@@ -31,8 +31,10 @@ from tracker.model_config import config_int
 if TYPE_CHECKING:
     import torch
 
-LOGLIKELIHOOD_TOKENS = 2048  # padded context tokens per call (1024-4096 measured, 2048 best)
-MAX_ROWS = 256  # rows per call: past ~200 a 70m model's generation gains nothing
+# padded context tokens per call; 1024, 2048 and 4096 measured in process on 2 cores, 2 runs
+# each: within noise of each other (docs/performance.md), so the middle one
+LOGLIKELIHOOD_TOKENS = 2048
+MAX_ROWS = 256  # rows per call: 128 -> 200 rows gained a 70m model's generation only 4%
 VALIDATION_WINDOWS = 8  # windows of the context length per validation call
 CPU_MEMORY_BYTES = 2 << 30  # the most a CPU batch may hold (cache + activations)
 
