@@ -91,7 +91,8 @@ def validate_points(frame: pd.DataFrame, source: str = "points") -> Points:
 
 
 def _require_text(frame: pd.DataFrame, column: str, source: str) -> None:
-    values = frame[column].astype(str).str.strip()
+    # a missing cell is empty: pandas 3's astype(str) keeps None/NaN missing, not "None"
+    values = frame[column].where(frame[column].notna(), "").astype(str).str.strip()
     empty = values == ""
     if empty.any():
         line = int(np.flatnonzero(empty.to_numpy())[0]) + 2
