@@ -8,10 +8,13 @@ nothing else (no loss, no mask: the model's own full logits), tracker calls
 ``tracker.rolling.score_windows``. ``--legacy`` also times the previous scoring (masked
 forward, full float32 logits, one cross-entropy over every position) for a before/after.
 
-Multiple choice: the questions of the four BIG-bench tasks of bench_eval_vs_lmeval, grouped
-and batched by ``tracker.scoring`` (shared context); the bare loop makes the same two model
-calls per batch (the shared prefixes with a cache, then the choices' tails on it) and
-nothing else; tracker calls ``tracker.scoring.loglikelihood`` (tokenization included).
+Multiple choice: the questions of the four BIG-bench tasks of bench_eval_vs_lmeval, packed
+and batched by ``tracker.scoring`` (``tree_batches``: shared prefixes stored once, a tree
+attention mask); the bare loop calls ``model(input_ids, position_ids, attention_mask)`` on
+the same packed rows (full logits at every position) and nothing else; tracker calls
+``tracker.scoring.loglikelihood`` (tokenization and packing included). A model outside
+``tracker.forward.TREE_ATTENTION_MODEL_TYPES`` is measured on the grouped path's two calls
+per batch (the shared prefixes with a cache, then the choices' tails on it).
 
 Each is timed ``--repeats`` times, interleaved, in this one process; the table shows the
 median seconds, tokens/s and tracker's throughput as a percentage of the bare loop's, with
@@ -38,9 +41,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import bench_eval_vs_lmeval as whole  # noqa: E402
 import torch  # noqa: E402
 
-from tracker import batching, rolling, scoring  # noqa: E402
+from tracker import batching, prefix_tree, rolling, scoring  # noqa: E402
 from tracker.checkpoints import LoadedModel, load_checkpoint  # noqa: E402
 from tracker.families import local_family  # noqa: E402
+from tracker.forward import tree_attention  # noqa: E402
 
 
 def validation_windows(lm: LoadedModel, megabytes: float) -> list[rolling.Window]:
@@ -95,8 +99,20 @@ def mc_requests(limit: int) -> list[scoring.LoglikelihoodRequest]:
 
 def bare_mc(lm: LoadedModel, requests: list[scoring.LoglikelihoodRequest],
             batch_size: int | None) -> Callable[[], None]:
-    """The model calls of tracker.scoring._score_batch, prepared in advance."""
+    """The model calls tracker.scoring makes, prepared in advance: on the packed rows of
+    the tree path (tracker.prefix_tree) where the model takes it, else the grouped path's
+    two calls per batch."""
     groups = scoring._group_by_context(lm, requests, [None] * len(requests))
+    if tree_attention(lm.model):
+        dtype = next(lm.model.parameters()).dtype
+        inputs = [prefix_tree.row_tensors(batch.rows, dtype, lm.device)
+                  for batch in scoring.tree_batches(lm, groups, batch_size)]
+
+        def run_tree() -> None:
+            with torch.inference_mode():
+                for ids, positions, mask in inputs:
+                    lm.model(input_ids=ids, position_ids=positions, attention_mask=mask)
+        return run_tree
     calls = [scoring.batch_calls(lm, batch) for batch in scoring._batches(lm, groups, batch_size)]
 
     def run() -> None:

@@ -26,6 +26,10 @@ import torch
 # model_type values whose CausalLM forward is `logits = lm_head(base(...).last_hidden_state)`
 PLAIN_HEAD_MODEL_TYPES = frozenset({"gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gpt2",
                                     "olmo", "olmo2", "opt"})
+# model_type values whose attention takes a custom 4D mask and explicit position ids with
+# nothing else depending on the layout (no sliding window, no positions from the mask):
+# packed prefix trees (tracker.prefix_tree) give them the same hidden states (tested)
+TREE_ATTENTION_MODEL_TYPES = frozenset({"gpt_neox", "llama", "olmo", "olmo2"})
 HEAD_CHUNK = 512  # rows per output-layer call: 512 x 50k float32 = 100 MB (fastest measured)
 
 
@@ -48,6 +52,15 @@ def split_model(model: Any) -> SplitModel | None:
     if base is None or base is model or head is None:
         return None
     return SplitModel(base, head)
+
+
+def tree_attention(model: Any) -> bool:
+    """Whether ``model`` can score packed prefix trees: a :data:`TREE_ATTENTION_MODEL_TYPES`
+    model under an attention implementation that honours a custom 4D mask (sdpa, eager;
+    not flash-attention, which takes no mask)."""
+    config = getattr(model, "config", None)
+    return (getattr(config, "model_type", None) in TREE_ATTENTION_MODEL_TYPES
+            and getattr(config, "_attn_implementation", None) in ("sdpa", "eager"))
 
 
 def token_nll(model: Any, input_ids: torch.Tensor, lengths: list[int], rows: torch.Tensor,

@@ -12,10 +12,14 @@ context + continuation are encoded whole and split after the context's own token
 empty context becomes the prefix token (BOS, else EOS); an input longer than
 ``max_length + 1`` tokens loses tokens from the left of the context.
 
-Speed: requests that share a context (the choices of one question) are grouped, the
-context is run once and its key/value cache is reused by every continuation; groups are
-sorted by length so batches carry little padding. Generation is batched with left padding
-and a KV cache; rows leave the batch as soon as they finish (:func:`_generate_batch`).
+Speed: on the models of :data:`~tracker.forward.TREE_ATTENTION_MODEL_TYPES` every token
+prefix that requests share (a question's context for its choices, a task's instruction or
+few-shot examples across its questions) is computed once: the requests are packed into
+rows of a token trie scored under a tree-shaped attention mask (:mod:`tracker.prefix_tree`).
+Other models group requests by context: the context runs once and its key/value cache is
+reused by every continuation; groups are sorted by length so batches carry little
+padding. Generation is batched with left padding and a KV cache; rows leave the batch as
+soon as they finish (:func:`_generate_batch`).
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tracker import batching, token_cache
+from tracker import batching, prefix_tree, token_cache
 from tracker.errors import TrackerError
-from tracker.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model
+from tracker.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model, tree_attention
 from tracker.tasks.base import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 
 if TYPE_CHECKING:
@@ -125,13 +129,91 @@ def loglikelihood(
         groups = [_Group(g.context_ids, (row,)) for g in groups for row in g.rows]
     split = split_model(lm.model)
     with torch.inference_mode():
-        if split is not None:
+        if split is not None and share_context and tree_attention(lm.model) and groups:
+            _score_tree(lm, split, groups, batch_size, results)
+        elif split is not None:
             _score_split(lm, split, _batches(lm, groups, batch_size), results)
         else:
             for batch in _batches(lm, groups, batch_size):
                 for index, result in _score_batch(lm, batch):
                     results[index] = result
     return [result for result in results if result is not None]
+
+
+@dataclass(frozen=True)
+class TreeBatch:
+    """One forward pass of the tree path: packed ``rows`` and what is read from them, per
+    request ``(request index, row slot, row-local nodes, continuation ids)``."""
+
+    rows: list[prefix_tree.PackedRow]
+    reads: list[tuple[int, int, tuple[int, ...], tuple[int, ...]]]
+
+
+def tree_batches(lm: LoadedModel, groups: list[_Group], batch_size: int | None
+                 ) -> list[TreeBatch]:
+    """Every request's tokens (context + continuation but its last token) packed into rows
+    that store each shared prefix once (:mod:`tracker.prefix_tree`), the rows batched by
+    :func:`_row_calls`."""
+    owners = [(index, continuation) for group in groups for index, continuation in group.rows]
+    sequences = [(group.context_ids + continuation[:-1], len(group.context_ids) - 1)
+                 for group in groups for _, continuation in group.rows]
+    longest = max(len(tokens) for tokens, _ in sequences)
+    rows, placements = prefix_tree.pack(sequences, prefix_tree.row_capacity(longest))
+    read_from: dict[int, list[int]] = {}  # row -> the requests read from it
+    for number, placement in enumerate(placements):
+        read_from.setdefault(placement.row, []).append(number)
+    return [TreeBatch([rows[row] for row in call],
+                      [(owners[number][0], slot, placements[number].nodes, owners[number][1])
+                       for slot, row in enumerate(call) for number in read_from[row]])
+            for call in _row_calls(lm, rows, batch_size, longest)]
+
+
+def _score_tree(lm: LoadedModel, split: SplitModel, groups: list[_Group],
+                batch_size: int | None, results: list) -> None:
+    """The fastest path: the base model on each :func:`tree_batches` batch under its
+    tree-shaped attention mask; the hidden states that predict continuation tokens go
+    through the output layer in chunks (:class:`~tracker.forward.HeadRows`)."""
+    dtype = next(lm.model.parameters()).dtype
+    pending = HeadRows(split.head)
+    segments: list[tuple[int, int]] = []  # (request index, its tokens) in pending order
+    for batch in tree_batches(lm, groups, batch_size):
+        ids, positions, mask = prefix_tree.row_tensors(batch.rows, dtype, lm.device)
+        hidden = split.base(input_ids=ids, position_ids=positions, attention_mask=mask,
+                            use_cache=False).last_hidden_state
+        slots: list[int] = []
+        nodes: list[int] = []
+        targets: list[int] = []
+        for index, slot, read, continuation in batch.reads:
+            slots.extend([slot] * len(read))
+            nodes.extend(read)
+            targets.extend(continuation)
+            segments.append((index, len(continuation)))
+        pending.add(hidden[torch.tensor(slots), torch.tensor(nodes)], torch.tensor(targets))
+        if pending.n_rows >= HEAD_CHUNK:
+            _settle(pending, segments, results)
+    if pending.n_rows:
+        _settle(pending, segments, results)
+
+
+def _row_calls(lm: LoadedModel, rows: list[prefix_tree.PackedRow], batch_size: int | None,
+               longest: int) -> list[list[int]]:
+    """Packed rows (their numbers) per forward pass, widest first: at most ``batch_size``
+    times the longest request's tokens when set (the volume of ``batch_size`` unpacked
+    requests), else :data:`~tracker.batching.LOGLIKELIHOOD_TOKENS` padded tokens within the
+    memory bound; a row wider than the bound goes alone."""
+    budget = batching.LOGLIKELIHOOD_TOKENS if batch_size is None else batch_size * longest
+    calls: list[list[int]] = []
+    row_cap = batching.MAX_ROWS
+    for row in sorted(range(len(rows)), key=lambda r: len(rows[r].tokens), reverse=True):
+        if calls:
+            width = len(rows[calls[-1][0]].tokens)  # a call's first row is its widest
+            if (len(calls[-1]) + 1) * width <= budget and len(calls[-1]) < row_cap:
+                calls[-1].append(row)
+                continue
+        calls.append([row])
+        if batch_size is None:
+            row_cap = batching.rows_within_memory(lm, len(rows[row].tokens))
+    return calls
 
 
 def _score_split(lm: LoadedModel, split: SplitModel, batches: list[list[_Group]],
