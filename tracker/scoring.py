@@ -180,17 +180,7 @@ def _score_tree(lm: LoadedModel, split: SplitModel, groups: list[_Group],
         ids, positions, mask = prefix_tree.row_tensors(batch.rows, dtype, lm.device)
         hidden = split.base(input_ids=ids, position_ids=positions, attention_mask=mask,
                             use_cache=False).last_hidden_state
-        slots: list[int] = []
-        nodes: list[int] = []
-        targets: list[int] = []
-        for index, slot, read, continuation in batch.reads:
-            slots.extend([slot] * len(read))
-            nodes.extend(read)
-            targets.extend(continuation)
-            segments.append((index, len(continuation)))
-        pending.add(hidden[torch.tensor(slots), torch.tensor(nodes)], torch.tensor(targets))
-        if pending.n_rows >= HEAD_CHUNK:
-            _settle(pending, segments, results)
+        _read_out(hidden, batch.reads, pending, segments, results)
     if pending.n_rows:
         _settle(pending, segments, results)
 
@@ -234,19 +224,30 @@ def _score_split(lm: LoadedModel, split: SplitModel, batches: list[list[_Group]]
             cache.batch_select_indices(owners)
         hidden = run_model(split.base, **tail, cache=cache,
                            use_cache=cache is not None).last_hidden_state
-        rows: list[int] = []
-        positions: list[int] = []
-        targets: list[int] = []
-        for row, (index, continuation) in enumerate(
-                (index, continuation) for group in batch for index, continuation in group.rows):
-            rows.extend([row] * len(continuation))
-            positions.extend(range(len(continuation)))
-            targets.extend(continuation)
-            segments.append((index, len(continuation)))
-        pending.add(hidden[torch.tensor(rows), torch.tensor(positions)], torch.tensor(targets))
-        if pending.n_rows >= HEAD_CHUNK:
-            _settle(pending, segments, results)
+        tails = (row for group in batch for row in group.rows)
+        _read_out(hidden, [(index, row, range(len(continuation)), continuation)
+                           for row, (index, continuation) in enumerate(tails)],
+                  pending, segments, results)
     if pending.n_rows:
+        _settle(pending, segments, results)
+
+
+def _read_out(hidden: torch.Tensor, reads: Sequence[tuple[int, int, Sequence[int],
+                                                        Sequence[int]]],
+              pending: HeadRows, segments: list[tuple[int, int]], results: list) -> None:
+    """Queue for the output layer the hidden states of each read ``(request index, row,
+    positions, continuation ids)``, its continuation as their targets; score the queue
+    once a chunk of :data:`~tracker.forward.HEAD_CHUNK` rows has gathered."""
+    rows: list[int] = []
+    positions: list[int] = []
+    targets: list[int] = []
+    for index, row, read, continuation in reads:
+        rows.extend([row] * len(read))
+        positions.extend(read)
+        targets.extend(continuation)
+        segments.append((index, len(continuation)))
+    pending.add(hidden[torch.tensor(rows), torch.tensor(positions)], torch.tensor(targets))
+    if pending.n_rows >= HEAD_CHUNK:
         _settle(pending, segments, results)
 
 
