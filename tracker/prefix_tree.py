@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-ROW_TOKENS = 256  # least capacity: 256 and 512 within noise, 1024+ slower (bench_prefix_tree.py)
+ROW_TOKENS = 256  # least capacity: 256, 512 within noise; wider slower (bench_prefix_tree.py)
 MAX_ROW_TOKENS = 2048  # attention costs rows x width^2: wider rows only for longer sequences
 
 
