@@ -34,6 +34,14 @@ one-document validation text (it always scores the loss); that is in its time.
 
     .venv/bin/python bench/bench_eval_vs_lmeval.py --suites mc,gen,validation --repeats 3
 
+The floor (unless ``--no-floor``): bench/bare_process.py, a process that imports torch and
+transformers, loads the same model and makes exactly tracker's model calls on inputs
+prepared here by tracker's own code (packed rows and masks, window batches, generation
+batches with each row's step count), and nothing else: no tokenizer, task, store or
+result. It runs after each tracker run. lm-eval's time over the floor's is the most any
+tool on torch and transformers can reach on this machine with the same exact model work
+(the "at floor" column); tracker's time over it is what tracker adds.
+
 Agreement is checked on the aggregates of both outputs (accuracy per task, exact match,
 bits per byte) and printed with the table; the per-example parity is the slow tests'.
 """
@@ -76,6 +84,9 @@ class Suite:
     tracker_args: list[str]
     lmeval_tasks: list[str]
     description: str
+    task_paths: list[str]
+    documents: list[str]
+    limit: int | None
 
 
 def task_path(name: str) -> str:
@@ -195,7 +206,8 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, list[Suite]]:
         else:
             build_random_model(model_dir, args.hidden, args.layers)
     tiny = work / "one_document.jsonl"
-    tiny.write_text(json.dumps({"text": "A short validation document."}) + "\n")
+    tiny_text = "A short validation document."
+    tiny.write_text(json.dumps({"text": tiny_text}) + "\n")
     suites = []
     for name in args.suites.split(","):
         if name == "mc":
@@ -203,12 +215,14 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, list[Suite]]:
             suites.append(Suite("mc", ["--tasks", ",".join(paths), "--limit",
                                        str(args.mc_limit), "--validation", str(tiny)],
                                 export_lmeval_tasks(paths, args.mc_limit, task_dir),
-                                f"multiple choice, 4 BIG-bench tasks x {args.mc_limit}"))
+                                f"multiple choice, 4 BIG-bench tasks x {args.mc_limit}",
+                                paths, [tiny_text], args.mc_limit))
         elif name == "gen":
             suites.append(Suite("gen", ["--tasks", ",".join(gen_paths), "--limit",
                                         str(args.gen_limit), "--validation", str(tiny)],
                                 export_lmeval_tasks(gen_paths, args.gen_limit, task_dir),
-                                f"greedy generation, 2 BIG-bench tasks x {args.gen_limit}"))
+                                f"greedy generation, 2 BIG-bench tasks x {args.gen_limit}",
+                                gen_paths, [tiny_text], args.gen_limit))
         elif name == "validation":
             data = work / "validation.jsonl"
             documents = validation_documents(args.validation_mb)
@@ -216,7 +230,8 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, list[Suite]]:
             size = sum(len(d.encode()) for d in documents) / 1e6
             suites.append(Suite("validation", ["--tasks", "none", "--validation", str(data)],
                                 [lmeval_validation_task(data, task_dir)],
-                                f"validation loss, {len(documents)} documents, {size:.2f} MB"))
+                                f"validation loss, {len(documents)} documents, {size:.2f} MB",
+                                [], documents, None))
         else:
             raise SystemExit(f"unknown suite '{name}': use mc, gen, validation")
     return model_dir, suites
@@ -260,6 +275,31 @@ def run_lmeval(suite: Suite, model_dir: Path, work: Path, batch_size: int,
     env = environment(None)
     env["HF_DATASETS_CACHE"] = str(work / "hf-datasets")
     return run_timed(f"lm-eval {suite.name} b{batch_size}", command, env=env).check()
+
+
+def floor_inputs(suite: Suite, model_dir: Path, work: Path) -> Path:
+    """The model inputs of tracker's run of ``suite``, saved for bench/bare_process.py."""
+    import bare_process
+
+    from tracker.tasks import resolve_tasks
+
+    out = work / f"floor-{suite.name}.pt"
+    described = bare_process.prepare(str(model_dir.parent.parent), list(resolve_tasks(
+        suite.task_paths)), suite.documents, suite.limit, str(out))
+    print(f"  floor inputs: {described}", flush=True)
+    return out
+
+
+def run_floor(suite: Suite, model_dir: Path, inputs: Path) -> Timed:
+    command = [PYTHON, str(ROOT / "bench" / "bare_process.py"), str(model_dir), str(inputs)]
+    return run_timed(f"floor {suite.name}", command, env=environment(None)).check()
+
+
+def floor_phases(timed: Timed) -> str:
+    """The floor process's own import / load / compute seconds."""
+    phases = json.loads(timed.stdout.strip().splitlines()[-1])
+    return (f"import {phases['import_s']:.1f} s, load {phases['load_s']:.1f} s, "
+            f"compute {phases['compute_s']:.1f} s")
 
 
 def tracker_scores(work: Path, suite: Suite, number: int) -> dict[str, float]:
@@ -322,6 +362,9 @@ def main() -> int:
     parser.add_argument("--warm-cache", action="store_true",
                         help="keep tracker's cache between runs (tokenization, weights digest)")
     parser.add_argument("--work", type=Path, help="keep files here (default: a temp dir)")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor process (bench/bare_process.py: imports, load "
+                             "and the same model calls, nothing else)")
     parser.add_argument("--threads", type=int,
                         help="OMP_NUM_THREADS for both sides (default: torch's own choice, "
                              "one per core; on a machine shared with other work, 1 keeps "
@@ -342,12 +385,18 @@ def main() -> int:
         print(f"\n== {suite.name}: {suite.description}", flush=True)
         warm = run_lmeval(suite, model_dir, work, batch_sizes[0], -1)
         print(f"  lm-eval warm-up (datasets cache) {run_line(warm)}", flush=True)
+        inputs = None if args.no_floor else floor_inputs(suite, model_dir, work)
         ours: list[Timed] = []
+        floor: list[Timed] = []
         theirs: dict[int, list[Timed]] = {b: [] for b in batch_sizes}
         for number in range(args.repeats):
             ours.append(run_tracker(suite, model_dir, work, args, number))
             print(f"  tracker          {run_line(ours[-1])}  {tracker_rates(ours[-1])}",
                   flush=True)
+            if inputs is not None:
+                floor.append(run_floor(suite, model_dir, inputs))
+                print(f"  floor            {run_line(floor[-1])}  {floor_phases(floor[-1])}",
+                      flush=True)
             for batch_size in batch_sizes:
                 theirs[batch_size].append(run_lmeval(suite, model_dir, work, batch_size, number))
                 print(f"  lm-eval b{batch_size:<6} {run_line(theirs[batch_size][-1])}",
@@ -356,16 +405,21 @@ def main() -> int:
         check = agreement(tracker_scores(work, suite, 0), lmeval_scores(work, suite, best, 0))
         cpu = statistics.median(r.cpu_seconds for r in theirs[best]) / statistics.median(
             r.cpu_seconds for r in ours)
-        table.append((suite, summarize(ours), best, summarize(theirs[best]), cpu, check))
+        table.append((suite, summarize(ours), best, summarize(theirs[best]), cpu, check,
+                      summarize(floor).median if floor else float("nan")))
     print(f"\n{'suite':11} {'tracker s':>9} {'lm-eval s':>9} {'lm-eval b':>9} {'speed-up':>8}"
-          f" {'cpu ratio':>9}  runs (tracker; lm-eval)            agreement")
-    for suite, mine, best, other, cpu, check in table:
+          f" {'cpu ratio':>9} {'floor s':>7} {'at floor':>8}  runs (tracker; lm-eval)"
+          f"            agreement")
+    for suite, mine, best, other, cpu, check, least in table:
         print(f"{suite.name:11} {mine.median:9.1f} {other.median:9.1f} {best:9d} "
-              f"{other.median / mine.median:7.2f}x {cpu:8.2f}x  {mine.note():>16}; "
-              f"{other.note():16}  {check}")
+              f"{other.median / mine.median:7.2f}x {cpu:8.2f}x {least:7.1f} "
+              f"{other.median / least:7.2f}x  {mine.note():>16}; {other.note():16}  {check}")
     print("speed-up: ratio of median wall seconds (the target's measure); cpu ratio: of "
           "median CPU seconds (steadier when the machine is shared; with --threads 1 it is "
-          "the work done)")
+          "the work done); floor s: median of bench/bare_process.py (a process that imports "
+          "torch and transformers, loads the model and makes tracker's model calls, nothing "
+          "else); at floor: lm-eval's time over it, the most any tool on torch and "
+          "transformers could reach here with the same exact model work")
     print(f"model: {args.model}; load average now {os.getloadavg()}; work files in {work}")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)

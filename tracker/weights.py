@@ -9,6 +9,10 @@ else ``$XDG_CACHE_HOME/tracker``, else ``~/.cache/tracker``), keyed by each file
 size and modification time, so a sweep that is planned again costs a ``stat`` per file.
 A copied or moved checkpoint is hashed again and gets the same digest.
 
+:func:`digest_ahead` hashes a sweep's checkpoints in a background thread while the
+command imports torch and transformers: file reads and hashlib release the GIL, so on a
+second core a cold digest (seconds for a billion-parameter checkpoint) costs no wall time.
+
 Example:
     >>> weights_digest(Path("runs/ladder/checkpoints/neox-1.2m/step100"))  # doctest: +SKIP
     'sha256:3f6c0d...'
@@ -20,6 +24,9 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 
 from tracker.files import atomic_write
@@ -27,10 +34,44 @@ from tracker.files import atomic_write
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 
 
+_AHEAD: dict[str, Future] = {}  # checkpoint directory -> its digest, being computed
+
+
+def digest_ahead(checkpoint_dirs: Iterable[Path | str]) -> None:
+    """Start computing :func:`weights_digest` of each directory, in order, in one daemon
+    thread (a command that stops early does not wait for it); :func:`weights_digest` of a
+    directory given here waits for that result instead of hashing again."""
+    queued = [(str(d), _AHEAD.setdefault(_key(d), Future())) for d in checkpoint_dirs
+              if _key(d) not in _AHEAD]
+
+    def work() -> None:
+        for directory, future in queued:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(_digest(Path(directory)))
+                except Exception as error:  # noqa: BLE001 - the caller hashes again, and raises
+                    future.set_exception(error)
+
+    if queued:
+        threading.Thread(target=work, name="tracker-weights-digest", daemon=True).start()
+
+
 def weights_digest(checkpoint_dir: Path | str) -> str | None:
     """sha256 over the checkpoint's weight files (names and bytes, in name order); None
     when the directory holds none (loading it then reports the problem)."""
-    files = weight_files(Path(checkpoint_dir))
+    ahead = _AHEAD.pop(_key(checkpoint_dir), None)
+    if ahead is not None:
+        with contextlib.suppress(Exception):  # it failed there: hash here, where it raises
+            return ahead.result()
+    return _digest(Path(checkpoint_dir))
+
+
+def _key(checkpoint_dir: Path | str) -> str:
+    return os.path.abspath(checkpoint_dir)
+
+
+def _digest(checkpoint_dir: Path) -> str | None:
+    files = weight_files(checkpoint_dir)
     if not files:
         return None
     stamp = _stamp(files)

@@ -51,6 +51,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tracker.families import load_family
+    from tracker.weights import digest_ahead
+
+    family = load_family(args.family)
+    run_dir = args.run or RUNS_DIR / family.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrackerError(f"--run {run_dir} is a file; the run directory must be a "
+                           "directory (it is created when absent)")
+    family = _trained_if_needed(family.in_run(run_dir), run_dir)
+    checkpoints = family.checkpoints(sizes=args.sizes, steps=args.steps)
+    # the weight digests the plan needs, hashed on another core while torch imports
+    digest_ahead(c.location for c in checkpoints if c.revision is None)
+
     from transformers.utils import logging as transformers_logging
 
     from tracker.checkpoints import pickle_warnings, remote_code_warnings
@@ -61,18 +74,10 @@ def run(args: argparse.Namespace) -> int:
         run_sweep,
         wait_for_everyone,
     )
-    from tracker.families import load_family
     from tracker.results import EvalSettings
     from tracker.validation import ValidationLoss, load_validation
 
     transformers_logging.disable_progress_bar()  # our own bar shows units and tokens/s
-    family = load_family(args.family)
-    run_dir = args.run or RUNS_DIR / family.name
-    if run_dir.exists() and not run_dir.is_dir():
-        raise TrackerError(f"--run {run_dir} is a file; the run directory must be a "
-                           "directory (it is created when absent)")
-    family = _trained_if_needed(family.in_run(run_dir), run_dir)
-    checkpoints = family.checkpoints(sizes=args.sizes, steps=args.steps)
     validation_name = args.validation or family.config.validation
     if not validation_name:
         raise TrackerError(f"family '{family.name}' names no default validation set; "
