@@ -120,8 +120,11 @@ def _trained_if_needed(family: Family, run_dir: Path) -> Family:
     there (its checkpoints are listed from disk, so the same object then sees them)."""
     config = family.config
     if config.train_config and not family.size_labels():
+        from transformers.utils import logging as transformers_logging
+
         from tracker.train import train_from_config
 
+        transformers_logging.disable_progress_bar()  # the training bar shows progress
         print(f"family '{family.name}' is not trained yet in {run_dir}: training it from "
               f"{config.train_config} (one time)", file=sys.stderr)
         train_from_config(resolve_project_path(config.train_config), run_dir=run_dir)
