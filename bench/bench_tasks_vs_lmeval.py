@@ -82,7 +82,10 @@ def export_task(task, examples, directory: Path) -> str:
     with data.open("w") as handle:
         for example in examples:
             handle.write(json.dumps(_record(task.kind, example)) + "\n")
-    (directory / f"{name}.yaml").write_text(_yaml(name, data, task.kind, examples[0]))
+    # lm-eval's brier_score aggregate needs one choice count for all questions (it builds
+    # a 2-D array and fails otherwise), so it is asked for only then
+    brier = task.kind == "multiple_choice" and len({len(e.choices) for e in examples}) == 1
+    (directory / f"{name}.yaml").write_text(_yaml(name, data, task.kind, examples[0], brier))
     return name
 
 
@@ -93,14 +96,14 @@ def _record(kind: str, example) -> dict:
     return {"prompt": example.context(), "target": example.targets[0]}
 
 
-def _yaml(name: str, data: Path, kind: str, example) -> str:
+def _yaml(name: str, data: Path, kind: str, example, brier: bool) -> str:
     head = (f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
             f"    test: {data}\ntest_split: test\ndoc_to_text: \"{{{{prompt}}}}\"\n")
     if kind == "multiple_choice":
         return head + ("output_type: multiple_choice\ndoc_to_choice: \"{{choices}}\"\n"
                        "doc_to_target: answer\ntarget_delimiter: \"\"\nmetric_list:\n"
                        "  - metric: acc\n  - metric: acc_norm\n  - metric: acc_bytes\n"
-                       "  - metric: brier_score\n")
+                       + ("  - metric: brier_score\n" if brier else ""))
     extract = ([{"function": "regex", "regex_pattern": example.output_regex},
                 {"function": "take_first"}] if example.output_regex else
                [{"function": "remove_whitespace"}, {"function": "take_first"}])
@@ -141,16 +144,18 @@ def compare_task(task, result, examples, lm_samples, ours_lls) -> tuple[float, d
         theirs = [[float(resp[0]) for resp in s["filtered_resps"]] for s in lm_samples]
         diffs = [abs(a - b) for mine, other in zip(ours_lls, theirs, strict=True)
                  for a, b in zip(mine, other, strict=True)]
-        brier = np.array([_lmeval_brier(s, len(e.choices)) for s, e in zip(lm_samples, examples,
-                                                                           strict=True)])
         agree = {
             "accuracy": _same(frame["accuracy"], [s["acc"] for s in lm_samples]),
             "accuracy_norm~acc_bytes": _same(frame["accuracy_norm"],
                                              [s["acc_bytes"] for s in lm_samples]),
             "accuracy_norm~acc_norm": _same(frame["accuracy_norm"],
                                             [s["acc_norm"] for s in lm_samples]),
-            "brier": bool(np.max(np.abs(frame["brier"].to_numpy() - brier)) < 1e-6),
         }
+        if "brier_score" not in lm_samples[0]:  # not asked for: choice counts differ
+            return max(diffs), agree, float("nan")
+        brier = np.array([_lmeval_brier(s, len(e.choices)) for s, e in zip(lm_samples, examples,
+                                                                           strict=True)])
+        agree["brier"] = bool(np.max(np.abs(frame["brier"].to_numpy() - brier)) < 1e-6)
         return max(diffs), agree, float(np.max(np.abs(frame["brier"].to_numpy() - brier)))
     theirs_text = [s["resps"][0][0] for s in lm_samples]
     agree = {
