@@ -38,9 +38,9 @@ The floor (unless ``--no-floor``): bench/bare_process.py, a process that imports
 transformers, loads the same model and makes exactly tracker's model calls on inputs
 prepared here by tracker's own code (packed rows and masks, window batches, generation
 batches with each row's step count), and nothing else: no tokenizer, task, store or
-result. It runs after each tracker run. lm-eval's time over the floor's is the most any
-tool on torch and transformers can reach on this machine with the same exact model work
-(the "at floor" column); tracker's time over it is what tracker adds.
+result. It runs after each tracker run. lm-eval's time over the floor's is about the most
+any tool on torch and transformers can reach on this machine with the same exact model
+work (the "at floor" column); tracker's time over it is what tracker adds.
 
 Agreement is checked on the aggregates of both outputs (accuracy per task, exact match,
 bits per byte) and printed with the table; the per-example parity is the slow tests'.
@@ -418,7 +418,7 @@ def main() -> int:
           "median CPU seconds (steadier when the machine is shared; with --threads 1 it is "
           "the work done); floor s: median of bench/bare_process.py (a process that imports "
           "torch and transformers, loads the model and makes tracker's model calls, nothing "
-          "else); at floor: lm-eval's time over it, the most any tool on torch and "
+          "else); at floor: lm-eval's time over it, about the most any tool on torch and "
           "transformers could reach here with the same exact model work")
     print(f"model: {args.model}; load average now {os.getloadavg()}; work files in {work}")
     if args.work is None:
