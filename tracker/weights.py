@@ -11,7 +11,8 @@ A copied or moved checkpoint is hashed again and gets the same digest.
 
 :func:`digest_ahead` hashes a sweep's checkpoints in a background thread while the
 command imports torch and transformers: file reads and hashlib release the GIL, so on a
-second core a cold digest (seconds for a billion-parameter checkpoint) costs no wall time.
+second core a cold digest (0.26 s for a 282 MB checkpoint on the bench machine) runs
+beside the imports instead of after them.
 
 Example:
     >>> weights_digest(Path("runs/ladder/checkpoints/neox-1.2m/step100"))  # doctest: +SKIP
@@ -40,7 +41,8 @@ _AHEAD: dict[str, Future] = {}  # checkpoint directory -> its digest, being comp
 def digest_ahead(checkpoint_dirs: Iterable[Path | str]) -> None:
     """Start computing :func:`weights_digest` of each directory, in order, in one daemon
     thread (a command that stops early does not wait for it); :func:`weights_digest` of a
-    directory given here waits for that result instead of hashing again."""
+    directory given here waits for it, then reads the digest from the cache instead of
+    hashing again."""
     queued = [(str(d), _AHEAD.setdefault(_key(d), Future())) for d in checkpoint_dirs
               if _key(d) not in _AHEAD]
 
@@ -61,8 +63,10 @@ def weights_digest(checkpoint_dir: Path | str) -> str | None:
     when the directory holds none (loading it then reports the problem)."""
     ahead = _AHEAD.pop(_key(checkpoint_dir), None)
     if ahead is not None:
-        with contextlib.suppress(Exception):  # it failed there: hash here, where it raises
-            return ahead.result()
+        # wait for it; its digest is then in the on-disk cache under the files' stamp, so
+        # weights rewritten since are hashed again, and a failure there is raised here
+        with contextlib.suppress(Exception):
+            ahead.result()
     return _digest(Path(checkpoint_dir))
 
 
