@@ -83,7 +83,7 @@ def test_weights_rewritten_after_the_digest_ahead_get_their_new_digest(checkpoin
     weights.digest_ahead([checkpoint])
     shard = checkpoint / "model-00001.safetensors"
     old = by_hand(checkpoint)
-    weights._AHEAD[weights._key(checkpoint)].result(timeout=10)  # hashed the old bytes
+    assert weights._AHEAD[weights._key(checkpoint)].wait(timeout=10)  # hashed the old bytes
     shard.write_bytes(b"retrained in place" * 1000)
     assert by_hand(checkpoint) != old
     assert weights.weights_digest(checkpoint) == by_hand(checkpoint)
@@ -93,7 +93,7 @@ def test_an_unconsumed_digest_ahead_is_not_reused_for_new_weights(checkpoint):
     """A command that stopped before planning leaves its digest pending; a later command
     in the same process (a notebook, the tests) must not take it for retrained weights."""
     weights.digest_ahead([checkpoint])
-    weights._AHEAD[weights._key(checkpoint)].result(timeout=10)
+    assert weights._AHEAD[weights._key(checkpoint)].wait(timeout=10)
     (checkpoint / "model-00002.safetensors").write_bytes(b"new")
     weights.digest_ahead([checkpoint])  # already pending: not queued again
     assert weights.weights_digest(checkpoint) == by_hand(checkpoint)

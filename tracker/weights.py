@@ -27,7 +27,6 @@ import json
 import os
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
 from pathlib import Path
 
 from tracker.files import atomic_write
@@ -35,7 +34,7 @@ from tracker.files import atomic_write
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 
 
-_AHEAD: dict[str, Future] = {}  # checkpoint directory -> its digest, being computed
+_AHEAD: dict[str, threading.Event] = {}  # checkpoint directory -> set once hashed ahead
 
 
 def digest_ahead(checkpoint_dirs: Iterable[Path | str]) -> None:
@@ -43,16 +42,14 @@ def digest_ahead(checkpoint_dirs: Iterable[Path | str]) -> None:
     thread (a command that stops early does not wait for it); :func:`weights_digest` of a
     directory given here waits for it, then reads the digest from the cache instead of
     hashing again."""
-    queued = [(str(d), _AHEAD.setdefault(_key(d), Future())) for d in checkpoint_dirs
+    queued = [(str(d), _AHEAD.setdefault(_key(d), threading.Event())) for d in checkpoint_dirs
               if _key(d) not in _AHEAD]
 
     def work() -> None:
-        for directory, future in queued:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(_digest(Path(directory)))
-                except Exception as error:  # noqa: BLE001 - the caller hashes again, and raises
-                    future.set_exception(error)
+        for directory, hashed in queued:
+            with contextlib.suppress(Exception):  # the caller hashes again, and raises
+                _digest(Path(directory))  # into the on-disk cache
+            hashed.set()
 
     if queued:
         threading.Thread(target=work, name="tracker-weights-digest", daemon=True).start()
@@ -63,10 +60,9 @@ def weights_digest(checkpoint_dir: Path | str) -> str | None:
     when the directory holds none (loading it then reports the problem)."""
     ahead = _AHEAD.pop(_key(checkpoint_dir), None)
     if ahead is not None:
-        # wait for it; its digest is then in the on-disk cache under the files' stamp, so
-        # weights rewritten since are hashed again, and a failure there is raised here
-        with contextlib.suppress(Exception):
-            ahead.result()
+        # its digest is then in the on-disk cache under the files' stamp, so weights
+        # rewritten since are hashed again, and a failure there is raised here
+        ahead.wait()
     return _digest(Path(checkpoint_dir))
 
 
