@@ -62,7 +62,7 @@ def main() -> int:
     png = screenshot(files.html, args.out / "screenshot.png", chromium)
     spread, coloured = check_image(png)
     print(f"screenshot {png}: pixel std {spread:.3f}, coloured fraction {coloured:.3f}")
-    ok = spread > 0.05 and coloured > 0.005
+    ok = spread > 0.05 and coloured > 0.002
     print("ok: not blank, figures visible" if ok else "FAILED: blank or no figures")
     return 0 if ok else 1
 

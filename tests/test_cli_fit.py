@@ -2,12 +2,13 @@
 
 import argparse
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tracker.cli import fit_cmd, report_cmd
+from tracker.cli import fit_cmd, main, report_cmd
 from tracker.errors import TrackerError
 from tracker.fit.synthetic import demo_points
 
@@ -33,10 +34,14 @@ def test_fit_points_writes_thresholds_csv(points_csv, tmp_path, capsys):
     assert args.func(args) == 0
     table = pd.read_csv(tmp_path / "thresholds.csv")
     arith = table[table["task"] == "arithmetic"].set_index("metric")
-    assert set(arith["verdict"]) == {"threshold"}
+    assert set(arith["verdict"]) == {"emerges"}
     assert (arith["ci_low"] < 2.4).all() and (arith["ci_high"] > 2.4).all()
     out = capsys.readouterr().out
-    assert "arithmetic accuracy: threshold at loss" in out and "wrote" in out
+    assert "arithmetic accuracy: emerges (from chance, abrupt), onset" in out and "wrote" in out
+    twins = pd.read_csv(tmp_path / "twins.csv")
+    pairs = twins.set_index(["task", "metric", "twin"])["verdict"].to_dict()
+    assert pairs[("arithmetic", "accuracy", "p_correct")] == "survives"
+    assert "arithmetic accuracy vs p_correct: survives" in out
 
 
 def test_points_without_out_is_an_error(points_csv):
@@ -110,7 +115,7 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
     assert args.func(args) == 0
     table = pd.read_csv(tmp_path / "thresholds.csv")
     assert list(table["metric"]) == ["accuracy", "brier", "p_correct"]
-    assert set(table["verdict"]) == {"threshold"}
+    assert set(table["verdict"]) == {"emerges"}
     assert table.set_index("metric").loc["brier", "slope"] < 0
 
 
@@ -124,3 +129,61 @@ def test_fit_shared_prints_one_threshold_for_the_tasks(points_csv, tmp_path, cap
                  "--shared", "arithmetic,nosuchtask"])
     with pytest.raises(TrackerError, match="nosuchtask"):
         bad.func(bad)
+
+
+REPRO = Path(__file__).parent / "data" / "fit-singular-sigmoid.csv"
+
+
+def test_the_singular_sigmoid_repro_emerges_instead_of_crashing(tmp_path, capsys):
+    """A perfect step within single sizes made the sigmoid's Gauss-Newton system singular
+    (numpy.linalg.LinAlgError from fit/sigmoid.py, no thresholds.csv at all). Through the
+    CLI, alone and inside a 150-series table."""
+    assert main(["fit", "--points", str(REPRO), "--out", str(tmp_path / "alone")]) == 0
+    alone = pd.read_csv(tmp_path / "alone" / "thresholds.csv")
+    assert alone["verdict"].tolist() == ["emerges"] and 1.9 < alone["threshold"][0] < 2.1
+    points = pd.read_csv(REPRO)
+    rng = np.random.default_rng(0)
+    others = [points.assign(task=f"other{i}", score=np.clip(
+        points["score"] + rng.normal(0, 0.02, len(points)), 0, 1)) for i in range(149)]
+    big = tmp_path / "big.csv"
+    pd.concat([points, *others], ignore_index=True).to_csv(big, index=False)
+    assert main(["fit", "--points", str(big), "--out", str(tmp_path / "big"), "--boot",
+                 "100"]) == 0
+    table = pd.read_csv(tmp_path / "big" / "thresholds.csv")
+    assert len(table) == 150 and "failed" not in set(table["verdict"])
+    assert table.set_index("task").loc["phase9", "verdict"] == "emerges"
+
+
+def test_a_series_whose_fit_raises_is_failed_and_the_rest_is_written(points_csv, tmp_path,
+                                                                    capsys, monkeypatch):
+    import tracker.fit.table as table_module
+
+    real = table_module.fit_series
+
+    def flaky(series, *args, **kwargs):
+        if series["task"].iloc[0] == "navigate":
+            raise FloatingPointError("a solver gave up")
+        return real(series, *args, **kwargs)
+
+    monkeypatch.setattr(table_module, "fit_series", flaky)
+    assert main(["fit", "--points", str(points_csv), "--out", str(tmp_path), "--boot",
+                 "60"]) == 0
+    table = pd.read_csv(tmp_path / "thresholds.csv").set_index(["task", "metric"])
+    assert table.loc[("navigate", "accuracy"), "verdict"] == "failed"
+    assert "FloatingPointError: a solver gave up" in table.loc[("navigate", "accuracy"), "note"]
+    assert (table["verdict"] != "failed").sum() == len(table) - 1
+    err = capsys.readouterr().err
+    assert err.count("the fit of navigate/accuracy failed") == 1
+
+
+def test_no_series_fitted_exits_1_with_one_line(points_csv, tmp_path, capsys, monkeypatch):
+    import tracker.fit.table as table_module
+
+    def broken(series, *args, **kwargs):
+        raise ArithmeticError("nothing works")
+
+    monkeypatch.setattr(table_module, "fit_series", broken)
+    assert main(["fit", "--points", str(points_csv), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "tracker: error: none of the" in err and "could be fitted" in err
+    assert not (tmp_path / "thresholds.csv").exists()

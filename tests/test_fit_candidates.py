@@ -1,5 +1,6 @@
-"""Issue 10's new pieces: capped hinge, broken stick, design effect, joint interval with
-open sides, material rise and chance equivalence, p-values and Benjamini-Hochberg."""
+"""The candidates and the pieces around them: capped hinge, broken stick, design effect,
+the joint interval's open sides, material rise and chance equivalence, p-values and
+Benjamini-Hochberg."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,6 @@ from tracker.fit.broken import fit_broken_stick
 from tracker.fit.capped import capped_curve, fit_capped_hinge
 from tracker.fit.clustering import design_effect
 from tracker.fit.emergence import final_by_scale
-from tracker.fit.hinge import HingeArrays
 from tracker.fit.joint import _percentiles
 from tracker.fit.pvalue import bh_q_values, tail_p_value
 from tracker.fit.table import TableRow, with_q_values
@@ -53,31 +53,35 @@ def test_design_effect_grows_with_shared_size_errors():
     assert design_effect(noise, np.ones(200), None) == 1.0
 
 
-def test_nonrising_replicates_are_counted_and_open_the_interval():
+def test_replicates_without_a_plateau_are_counted_and_open_the_interval():
+    etas = np.linspace(2.0, 3.0, 100)
+    found = np.arange(100) >= 10  # 10% of replicates had no plateau-shaped curve
+    onsets = np.where(found, etas, np.nan)
+    low, high, count, side = _percentiles(onsets, np.where(found, 0, -1))
+    assert count == 10 and side == "low" and np.isneginf(low) and high < 3.0
+    low, high, count, side = _percentiles(onsets, np.where(found, 0, 1))
+    assert side == "high" and np.isposinf(high) and low > 2.0  # rising without a plateau
+    assert _percentiles(etas, np.zeros(100))[3] == ""
+
+
+def test_an_emergence_whose_share_of_plateau_replicates_is_low_has_a_wide_interval():
+    """A faint kink in noise: the onset's interval opens where replicates lose the plateau."""
     rng = np.random.default_rng(3)
     L = np.linspace(1.5, 4.0, 100)
-    fit = fit_threshold(L, 0.25 + rng.normal(0, 0.03, 100), n_boot=300, random_state=4)
-    assert fit.n_nonrising > 0.025 * 300
-    etas = np.linspace(2.0, 3.0, 100)
-    rising = np.arange(100) >= 10  # 10% of replicates did not rise
-    fits = HingeArrays(eta=np.where(rising, etas, 1.6), c=np.zeros(100),
-                       k=np.where(rising, 1.0, 0.0), sse=np.ones(100), interior=rising,
-                       ok=np.ones(100, bool))
-    low, high, count, side = _percentiles(fits, 2.75)
-    assert count == 10 and side == "low" and np.isneginf(low) and high < 3.0
-    pinned = HingeArrays(eta=np.where(rising, etas, 3.5), c=np.zeros(100), k=np.ones(100),
-                         sse=np.ones(100), interior=rising, ok=np.ones(100, bool))
-    assert _percentiles(pinned, 2.75)[3] == "high"  # rising, pinned at the top
+    score = 0.25 + 0.06 * np.maximum(2.5 - L, 0) + rng.normal(0, 0.01, 100)
+    fit = fit_threshold(L, score, n_boot=300, random_state=4, chance=0.25)
+    assert fit.verdict in ("emerges", "weak")
+    assert fit.plateau_share < 1.0 or fit.ci_high - fit.ci_low > 0.05
 
 
-def test_chance_qualifies_the_threshold_and_a_small_rise_is_not_one():
+def test_chance_qualifies_the_onset_and_a_small_rise_is_not_an_ability():
     L = np.linspace(1.5, 4.0, 100)
     clean = fit_threshold(L, 0.25 + 0.5 * np.maximum(2.5 - L, 0), chance=0.25)
-    assert clean.label == "threshold (from chance)"
+    assert clean.label == "emerges (from chance, abrupt)"
     above = fit_threshold(L, 0.40 + 0.5 * np.maximum(2.5 - L, 0), chance=0.25)
-    assert above.label == "threshold (kink above chance)"
+    assert above.label == "emerges (above chance, abrupt)"
     tiny = fit_threshold(L, 0.25 + 0.02 * np.maximum(2.5 - L, 0), chance=0.25)
-    assert tiny.verdict == "weak" and "material" in tiny.reason
+    assert tiny.verdict == "flat" and "material" in tiny.reason
 
 
 def test_emergence_needs_sizes_and_orders_consistently():
@@ -103,7 +107,7 @@ def test_a_lone_threshold_among_many_null_p_values_is_demoted_by_q():
     rng = np.random.default_rng(6)
     kink = fit_threshold(L, 0.25 + 0.5 * np.maximum(2.5 - L, 0) + rng.normal(0, 0.01, 100),
                          random_state=6)
-    assert kink.verdict == "threshold"
+    assert kink.verdict == "emerges"
     flat = fit_threshold(L, 0.25 + rng.normal(0, 0.02, 100), random_state=7)
     rows = [TableRow("t0", "m", kink, None)] + [TableRow(f"t{i}", "m", flat, None)
                                                   for i in range(1, 40)]

@@ -1,6 +1,8 @@
 """The joint interval's pieces against independent references: the linearised cluster
-jackknife against refits without each size, the sizes' scale under no size effects and
-under strong ones, and the sigmoid's Levenberg-Marquardt against scipy."""
+jackknife (through the numerical tangent space of the hinge) against refits without each
+size, the sizes' scale under no size effects and under strong ones, and the sigmoid's
+Levenberg-Marquardt against scipy."""
+
 
 import numpy as np
 import pytest
@@ -8,7 +10,9 @@ from scipy import optimize
 
 from tracker.fit import fit_threshold, joint
 from tracker.fit.core import prepare_series
+from tracker.fit.curves import CurveFit
 from tracker.fit.hinge import fit_hinge, hinge_curve
+from tracker.fit.shape import Frame
 from tracker.fit.smooth import fit_sigmoid
 from tracker.fit.synthetic import make_series
 from tracker.fit.weights import observation_weights, running_mean
@@ -30,7 +34,8 @@ def test_linearised_jackknife_matches_refits_without_each_size(seed):
     kink moves non-linearly when a whole size goes; measured 0.68-0.98)."""
     series, weights, params = _series(0.05, seed, n_examples=20_000)
     residual = series.y - hinge_curve(series.loss, *params)
-    sizes = joint.size_deviation(series.loss, residual, weights, params, series.codes)
+    sizes = joint.size_deviation(series.loss, residual, weights, CurveFit("hinge", params, 0.0),
+                                 Frame.of(series.loss, 0.0, 0.05), series.codes)
     linear, refits = [], []
     for code in range(5):
         keep = series.codes != code
@@ -49,10 +54,11 @@ def test_size_scale_is_small_without_size_effects_and_large_with_them():
             series, weights, params = _series(sd, seed)
             rng = np.random.default_rng(seed)
             residual = series.y - hinge_curve(series.loss, *params)
-            sizes = joint.size_deviation(series.loss, residual, weights, params, series.codes)
+            sizes = joint.size_deviation(series.loss, residual, weights,
+                                         CurveFit("hinge", params, 0.0),
+                                         Frame.of(series.loss, 0.0, 0.05), series.codes)
             noisy = rng.binomial(series.n.astype(int), series.y, (400, series.y.size)) / series.n
-            values.append(joint.size_scale(sizes, residual, noisy - series.y, series.loss,
-                                           weights, params))
+            values.append(joint.size_scale(sizes, residual, noisy - series.y, weights))
         scales[sd] = float(np.median(values))
     assert scales[0.0] < 0.5 < scales[0.08]
 

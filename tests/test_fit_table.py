@@ -25,7 +25,7 @@ def test_thresholds_table_columns_and_verdicts(tmp_path):
     frame = table.to_frame()
     assert tuple(frame.columns) == THRESHOLD_COLUMNS + SIZE_COLUMNS
     verdicts = dict(zip(frame["task"] + "/" + frame["metric"], frame["verdict"], strict=True))
-    assert verdicts == {"arith/accuracy": "threshold", "arith/brier": "threshold",
+    assert verdicts == {"arith/accuracy": "emerges", "arith/brier": "emerges",
                         "navigate/accuracy": "flat"}
     brier = frame[frame["metric"] == "brier"].iloc[0]
     assert brier["slope"] < 0 and brier["baseline_at_chance"]

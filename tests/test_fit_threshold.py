@@ -1,4 +1,10 @@
-"""fit_threshold: verdicts on clear cases, orientation, bad input, the result object."""
+"""fit_threshold: the emergence verdicts on one generator per shape, the onset and the width
+against their closed forms, orientation, bad input, the result object.
+
+Each shape test states what the previous rule ("is the curve kinked or curved?") said, so
+that it fails on that rule where that rule was wrong: a sharp sigmoid from chance was
+`smooth`, a series rising from its first checkpoint and then saturating was `threshold`.
+"""
 
 import json
 
@@ -8,7 +14,7 @@ import pytest
 import tracker
 from tracker.fit import ThresholdFit, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
-from tracker.fit.synthetic import make_series
+from tracker.fit.synthetic import WIDTHS, make_series
 
 
 def fit_case(shape, seed=0, **kwargs):
@@ -19,25 +25,65 @@ def fit_case(shape, seed=0, **kwargs):
     return data, fit
 
 
-def test_true_threshold_is_found_with_an_interval_covering_it():
+def test_hinge_emerges_from_chance_with_its_onset_covered():
     data, fit = fit_case("hinge", eta=2.4, slope=0.5)
-    assert fit.verdict == "threshold"
-    assert abs(fit.threshold - 2.4) < 0.03
+    assert fit.verdict == "emerges" and fit.label == "emerges (from chance, abrupt)"
+    assert abs(fit.threshold - 2.4) < 0.03 and fit.model in ("hinge", "capped")
     assert fit.ci_low < 2.4 < fit.ci_high and fit.ci_high - fit.ci_low < 0.15
     assert fit.baseline_at_chance is True and fit.slope == pytest.approx(0.5, abs=0.05)
     assert fit.interval_method == "binomial+groups" and fit.delta_bic > 10
+    assert fit.plateau_share > 0.95
 
 
-@pytest.mark.parametrize("shape", ["sigmoid", "mid_sigmoid", "wide_sigmoid", "linear"])
-def test_smooth_shapes_are_not_thresholds(shape):
+@pytest.mark.parametrize("shape", ["sigmoid", "mid_sigmoid"])
+def test_a_sigmoid_from_chance_emerges_with_onset_l0_plus_2s(shape):
+    """The old rule called both `smooth` (a steep sigmoid fits as well as a hinge)."""
+    data, fit = fit_case(shape, seed=1, eta=2.5)
+    width = WIDTHS[shape]
+    assert fit.verdict == "emerges" and fit.baseline_at_chance is True
+    assert data.true_threshold == pytest.approx(2.5 + 2 * width)
+    assert abs(fit.threshold - data.true_threshold) < 0.03
+    assert fit.ci_low < data.true_threshold < fit.ci_high
+    # the 10-90% span of a logistic of scale s is 2 s ln 9 (the largest size reaches its top)
+    assert fit.width == pytest.approx(2 * width * np.log(9), rel=0.15)
+    assert fit.width_low < fit.width < fit.width_high
+
+
+@pytest.mark.parametrize("shape", ["wide_sigmoid", "linear", "gentle_power_law"])
+def test_shapes_without_a_plateau_rise(shape):
     _, fit = fit_case(shape, seed=1)
-    assert fit.verdict == "smooth"
+    assert fit.verdict == "rises" and np.isnan(fit.threshold)
+    assert fit.label in ("rises (throughout)",) or fit.label.startswith("rises (slope change")
 
 
-def test_flat_at_chance_is_flat():
-    _, fit = fit_case("flat", seed=2)
-    assert fit.verdict == "flat" and abs(fit.baseline - 0.25) < 4 * fit.baseline_se
-    assert np.isnan(fit.threshold) and fit.slope == 0.0
+def test_a_rise_from_the_first_checkpoint_that_saturates_is_not_an_emergence():
+    """No plateau at high loss at all: the old rule's capped hinge called it `threshold`."""
+    rng = np.random.default_rng(5)
+    loss = np.sort(rng.uniform(1.5, 3.5, 200))
+    p = np.minimum(0.25 + 0.45 * (3.6 - loss), 0.85)
+    score = rng.binomial(500, p) / 500
+    fit = fit_threshold(loss, score, n=np.full(200, 500), binomial=True, chance=0.25)
+    assert fit.verdict == "rises"
+
+
+def test_a_step_from_zero_to_one_emerges_abruptly():
+    """The ladder's copy:8 shape: 0.00 down to about 1.75 bits per byte, then 0.99 within
+    0.1: an abrupt emergence (the old rule called it `smooth` in 2 of 3 seeds)."""
+    rng = np.random.default_rng(8)
+    loss = np.sort(rng.uniform(1.4, 6.0, 120))
+    p = np.clip((1.75 - loss) / 0.1, 0.0, 0.99)
+    score = rng.binomial(200, p) / 200
+    fit = fit_threshold(loss, score, n=np.full(120, 200), binomial=True, chance=0.0)
+    assert fit.label == "emerges (from chance, abrupt)"
+    assert abs(fit.threshold - 1.75) < 0.03 and fit.width_frac < 0.05
+
+
+def test_flat_at_chance_and_an_mmlu_like_drift_are_flat():
+    _, flat = fit_case("flat", seed=2)
+    assert flat.verdict == "flat" and abs(flat.baseline - 0.25) < 4 * flat.baseline_se
+    assert np.isnan(flat.threshold) and flat.slope == 0.0
+    _, drift = fit_case("mmlu_drift", seed=2)  # the old rule: `smooth`
+    assert drift.verdict == "flat" and "below the material" in drift.reason
 
 
 def test_constant_scores_are_flat_without_crashing():
@@ -49,6 +95,8 @@ def test_fewer_than_ten_points_is_insufficient():
     fit = fit_threshold([3.0, 2.5, 2.0, 1.5], [0.25, 0.25, 0.4, 0.6])
     assert fit.verdict == "insufficient" and fit.n_points == 4
     assert "insufficient" in fit.summary()
+    few = fit_threshold(np.repeat([2.0, 3.0], 10), np.tile([0.1, 0.2], 10))
+    assert few.verdict == "insufficient" and "distinct losses" in few.reason
 
 
 def test_nan_and_infinite_losses_are_dropped_and_counted():
@@ -58,7 +106,7 @@ def test_nan_and_infinite_losses_are_dropped_and_counted():
     score[10] = np.nan
     fit = fit_threshold(loss, score)
     assert fit.n_dropped == 3 and fit.n_points == 57
-    assert fit.verdict == "threshold" and "3 dropped" in fit.summary()
+    assert fit.verdict == "emerges" and "3 dropped" in fit.summary()
 
 
 def test_mismatched_lengths_are_refused():
@@ -67,12 +115,12 @@ def test_mismatched_lengths_are_refused():
 
 
 def test_lower_is_better_metric_is_oriented():
-    """Brier falls as loss falls: same threshold, slope negative in brier units."""
+    """Brier falls as loss falls: the same onset, slope negative in brier units."""
     loss = np.linspace(1.5, 4.0, 120)
     rng = np.random.default_rng(4)
     brier = 0.75 - 0.6 * np.maximum(2.6 - loss, 0) + rng.normal(0, 0.01, 120)
     fit = fit_threshold(loss, brier, higher_is_better=False, chance=0.75)
-    assert fit.verdict == "threshold" and abs(fit.threshold - 2.6) < 0.03
+    assert fit.verdict == "emerges" and abs(fit.threshold - 2.6) < 0.03
     assert fit.slope == pytest.approx(-0.6, abs=0.05) and fit.baseline == pytest.approx(
         0.75, abs=0.01)
     assert np.allclose(fit.predict(np.array([3.5])), 0.75, atol=0.01)
@@ -86,6 +134,18 @@ def test_random_state_accepts_int_and_generator_reproducibly():
     first = fit_threshold(*args, random_state=5, **kwargs)
     again = fit_threshold(*args, random_state=np.random.default_rng(5), **kwargs)
     assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
+
+
+def test_the_same_interval_seed_gives_the_same_replicates():
+    """Two metrics of one task seeded alike draw the same examples (the mirage test's
+    paired gap); a different seed draws others."""
+    data = make_series("hinge", np.random.default_rng(10), item_sd=1.0)
+    kwargs = dict(n=data.n, groups=data.size, binomial=True, examples=data.examples)
+    first = fit_threshold(data.loss, data.score, interval_state=[1, 2], **kwargs)
+    again = fit_threshold(data.loss, data.score, random_state=7, interval_state=[1, 2],
+                          **kwargs)
+    other = fit_threshold(data.loss, data.score, interval_state=[1, 3], **kwargs)
+    assert first.onset_draws == again.onset_draws != other.onset_draws
 
 
 def test_per_example_matrix_drives_the_example_bootstrap():
@@ -102,13 +162,15 @@ def test_per_example_matrix_drives_the_example_bootstrap():
 def test_result_is_frozen_and_serialisable():
     _, fit = fit_case("hinge", eta=2.5, slope=0.4)
     with pytest.raises(AttributeError):
-        fit.verdict = "smooth"
+        fit.verdict = "rises"
     data = fit.to_dict()
     json.dumps(data)
-    assert data["verdict"] == "threshold" and {s["name"] for s in data["smooth"]} == {
-        "constant", "linear", "sigmoid", "power_law"}
-    assert "threshold:" in fit.summary() and fit.conf_int() == (fit.ci_low, fit.ci_high)
+    assert data["verdict"] == "emerges" and {c["name"] for c in data["curves"]} == {
+        "constant", "linear", "power_law", "sigmoid", "hinge", "capped", "broken_stick"}
+    assert "onset_draws" not in data and data["label"] == fit.label
+    assert "onset:" in fit.summary() and fit.conf_int() == (fit.ci_low, fit.ci_high)
     assert tracker.fit_threshold is fit_threshold and tracker.ThresholdFit is ThresholdFit
+    assert set(fit.plateau_shaped) >= {"hinge"} and "linear" not in fit.plateau_shaped
 
 
 def test_emergence_score_formula():

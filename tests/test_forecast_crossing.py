@@ -92,7 +92,7 @@ def test_report_has_the_crossing_table_and_figure(tmp_path):
     points = points[(points["size"] != "target") | (points["step"] <= 3000)]
     files = build_report(fit_table(points, n_boot=50), tmp_path)
     text = files.markdown.read_text()
-    assert "## Threshold crossing forecast" in text
+    assert "## Onset crossing forecast" in text
     assert "| synthetic/target | skill | accuracy |" in text
     target_row = next(line for line in text.splitlines()
                       if line.startswith("| synthetic/target | skill"))
@@ -106,4 +106,4 @@ def test_report_without_a_threshold_has_no_crossing_section(tmp_path):
     points = ladder()
     points = points.assign(score=0.5)  # flat: no threshold
     text = build_report(fit_table(points, n_boot=50), tmp_path).markdown.read_text()
-    assert "Threshold crossing forecast" not in text
+    assert "Onset crossing forecast" not in text

@@ -426,13 +426,15 @@ def test_fit_drops_and_counts_non_finite_pairs(pairs, higher, with_n, with_group
                   chance=chance, binomial=binomial, n_boot=50)
     finite_pairs = np.isfinite(loss) & np.isfinite(score)
     huge = bool(np.any(np.abs(np.r_[loss[finite_pairs], score[finite_pairs]]) > 1e100))
-    assert isinstance(fit, TrackerError) == huge, fit  # documented: beyond +-1e100 refused
+    assert not isinstance(fit, TrackerError), fit  # a series is a value, never an error
+    assert (fit.verdict == "failed") == huge, fit  # documented: beyond +-1e100 not fitted
     if huge:
+        assert "1e+100" in fit.note
         return
     finite = int(finite_pairs.sum())
     assert fit.n_dropped == len(pairs) - finite
     assert fit.n_points == finite
-    assert fit.verdict in {"threshold", "weak", "smooth", "flat", "insufficient"}
+    assert fit.verdict in {"emerges", "weak", "rises", "flat", "insufficient"}
     if finite < 10:
         assert fit.verdict == "insufficient"
 
@@ -444,6 +446,6 @@ def test_fit_of_a_clean_series_ignores_non_finite_extras(bad):
     score = 0.25 + 0.5 * np.maximum(2.5 - loss, 0)
     clean = fit_threshold(loss, score, n_boot=50)
     noisy = fit_threshold(np.r_[loss, bad, 2.0, bad], np.r_[score, 0.3, bad, bad], n_boot=50)
-    assert clean.verdict == noisy.verdict == "threshold"
+    assert clean.verdict == noisy.verdict == "emerges"
     assert noisy.n_dropped == 3 and noisy.n_points == clean.n_points == 100
     assert noisy.threshold == pytest.approx(clean.threshold)

@@ -1,17 +1,26 @@
-"""The report: files, a self-contained HTML page, escaping, the side-by-side reading."""
+"""The report: the finding first (a sentence per task, the mirage table, small multiples),
+then the tables; files, a self-contained HTML page, escaping; and the first screen as a
+reader sees it in a real browser (headless Chromium)."""
 
 import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.image import imread
 
-from tracker.fit.synthetic import demo_points, make_series, series_frame
+from tracker.fit.synthetic import demo_points, make_series, mirage_task, series_frame
 from tracker.fit.table import fit_table
 from tracker.report import build_report
-from tracker.report.compare import compare_tasks
+from tracker.report.document import FINDINGS_RGB
+from tracker.report.findings import task_findings
 
 EVIL = "<script>alert('x')</script> & \"q\""
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +36,8 @@ def report(table, tmp_path_factory):
 
 
 def test_files_written(report):
-    names = {p.name for p in report.figures}
+    names = [p.name for p in report.figures]
+    assert names[0] == "findings.png"  # the small multiples come first
     assert "forest.png" in names
     assert "validation_bpb.png" in names  # loss against tokens seen, a line per size
     assert sum(n.endswith("_loss.png") for n in names) == 4
@@ -44,27 +54,73 @@ def test_html_is_self_contained_and_escaped(report):
     assert "mirage &lt;5-digit&gt;" in page
 
 
-def test_markdown_links_figures_and_tables(report):
+def test_the_report_opens_with_the_findings_then_the_mirage_table(report):
     text = report.markdown.read_text()
-    assert "| arithmetic | accuracy | threshold |" in text
-    assert text.count("](figures/") == len(report.figures)
-    assert "survives a continuous metric (Du et al.)" in text
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert headings[:3] == ["Findings", "The mirage test", "Score against loss"]
+    findings = text.split("## Findings", 1)[1].split("##", 1)[0]
+    assert "- arithmetic: accuracy emerges from chance at 2." in findings
+    assert "the tipping point survives the continuous metric (Du et al.)" in findings
+    assert "- sports_understanding: accuracy rises throughout, with no plateau." in findings
+    mirage = text.split("## The mirage test", 1)[1].split("##", 1)[0]
+    assert "| arithmetic | accuracy | emerges (from chance, abrupt) |" in mirage
+    assert "| survives |" in mirage
 
 
-def make_rows(shapes):
+def test_the_full_table_is_folded_at_the_end(report):
+    page = report.html.read_text()
+    assert "<details><summary>Every series</summary>" in page
+    assert page.index("Every series") > page.index("The mirage test") > page.index("Findings")
+
+
+def _mirage_rows():
+    smooth, smooth_examples = mirage_task("smooth", np.random.default_rng(0), task="smooth p")
+    phase, phase_examples = mirage_task("phase", np.random.default_rng(1), task="phase change")
+    return fit_table(pd.concat([smooth, phase]), pd.concat([smooth_examples, phase_examples]),
+                     n_boot=200)
+
+
+def test_sentences_say_made_by_the_metric_and_survives():
+    table = _mirage_rows()
+    found = {f.task: f for f in task_findings(table, "bits per byte")}
+    assert found["smooth p"].pair.verdict == "made by the metric"
+    assert "the jump is made by the metric" in found["smooth p"].sentence
+    assert found["phase change"].pair.verdict == "survives"
+    assert "target NLL emerges" in found["phase change"].sentence
+
+
+def test_a_task_without_a_twin_has_no_pair():
     rng = np.random.default_rng(0)
-    frames = []
-    for metric, shape in shapes.items():
-        data = make_series(shape, rng, eta=2.4, slope=0.5)
-        frames.append(series_frame(data, "t", metric, data.score, 0.25))
-    return list(fit_table(pd.concat(frames), n_boot=60).rows)
+    data = make_series("hinge", rng, eta=2.4, slope=0.5)
+    table = fit_table(series_frame(data, "t", "accuracy", data.score, 0.25), n_boot=60)
+    (finding,) = task_findings(table, "bits per byte")
+    assert finding.twin is None and finding.pair is None
+    assert finding.sentence.startswith("t: accuracy emerges from chance at")
 
 
-def test_reading_vanishes_when_continuous_metric_is_smooth():
-    rows = make_rows({"exact_match": "hinge", "p_correct": "wide_sigmoid"})
-    assert compare_tasks(rows)[0].reading.startswith("vanishes")
+def _screenshot(html: Path, png: Path, size: str) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                        f"--user-data-dir={profile}", f"--screenshot={png}",
+                        f"--window-size={size}", html.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    return imread(png)[..., :3]
 
 
-def test_reading_without_continuous_metric():
-    rows = make_rows({"accuracy": "hinge"})
-    assert compare_tasks(rows)[0].reading == "no continuous metric to check"
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh "
+                                              "installs it)")
+def test_the_first_screen_shows_the_findings_and_the_figure_follows(report, tmp_path):
+    """A reader's first screen (1400 x 900) holds the findings box (its red border, drawn
+    nowhere else on the page); a taller window shows the small multiples (coloured
+    points) beneath it."""
+    target = np.array(FINDINGS_RGB) / 255.0
+    first = _screenshot(report.html, tmp_path / "first.png", "1400,900")
+    border = np.all(np.abs(first - target) < 0.02, axis=2)
+    rows = np.flatnonzero(border.any(axis=1))
+    assert rows.size > 50 and rows.max() < 900  # a box of sentences, on the first screen
+    tall = _screenshot(report.html, tmp_path / "tall.png", "1400,2600")
+    below = tall[rows.max():]
+    saturation = below.max(axis=2) - below.min(axis=2)
+    assert (saturation > 0.25).mean() > 0.005  # the figure's coloured points

@@ -223,7 +223,8 @@ def test_hostile_task_names_keep_figures_in_the_report_directory(hostile_report)
     files, out = hostile_report
     figures = (out / "figures").resolve()
     forecast = [f for f in files.figures if f.name == "crossing.png"]  # thresholds found
-    assert len(files.figures) == 2 + 2 * len(HOSTILE_TASKS) + len(forecast)
+    # the findings' panels, the onsets, the loss curve; per task its loss and tokens panels
+    assert len(files.figures) == 3 + 2 * len(HOSTILE_TASKS) + len(forecast)
     for figure in files.figures:
         assert figure.resolve().parent == figures
     written = {p.resolve() for p in out.parent.rglob("*") if p.is_file()}
@@ -248,7 +249,7 @@ def test_chromium_builds_no_element_from_user_text(hostile_report, tmp_path):
     assert len(re.findall(r"<img\b", dom)) == len(files.figures)
     assert not re.search(r"<img[^>]*\bsrc=\"x\"", dom)
     assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0]
-    assert "<title>Loss thresholds report</title>" in dom  # no script changed the title
+    assert "<title>Emergence report</title>" in dom  # no script changed the title
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom

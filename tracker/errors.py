@@ -49,6 +49,13 @@ class StorageError(TrackerError):
                    errno_value=error.errno)
 
 
+class FitError(TrackerError):
+    """No series of a table could be fitted (every fit failed; each failure's reason was
+    printed). The CLI exits 1: the run failed, though each series' input was readable."""
+
+    exit_code = 1
+
+
 def describe_os_error(error: OSError) -> str:
     """The system's text for an OSError's errno and its symbolic name, on one line.
 

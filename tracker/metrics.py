@@ -25,6 +25,15 @@ A chance level of None means the metric has no guess-level (log-likelihoods, dis
 Each metric also declares the range its values can take (``low``, ``high``): proportions in
 [0, 1], brier in [0, 2], log-likelihoods at most 0, distances and NLLs at least 0. A curve
 extrapolated beyond the data (a forecast) is clipped to it (:func:`metric_range`).
+
+What the emergence fit needs of a metric lives here too: whether its per-example values
+are 0/1 (``binomial``: binomial weights and resampling), its material rise (``min_rise``,
+in its units: the least change over the loss range that counts as an ability; 0.05 for
+scores on [0, 1] and for any metric tracker does not know, 0.10 for NLLs in nats and
+distances in tokens), and its continuous twins (``twins``: the mirage test pairs each
+accuracy-type metric with them, :data:`CONTINUOUS_TWINS`): accuracy with p_correct and
+brier, exact match with target NLL and token edit distance (and their per-token and
+normalised forms, where a table has those), greedy match with target NLL.
 """
 
 from __future__ import annotations
@@ -39,16 +48,22 @@ import pandas as pd
 
 from tracker.results import MetricScore
 
+DEFAULT_MIN_RISE = 0.05
+
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric's name, direction, and chance level for an example with K choices."""
+    """A metric's name, direction, chance level for an example with K choices, range,
+    whether it is a 0/1 outcome, its material rise and its continuous twins."""
 
     name: str
     higher_is_better: bool
     chance: Callable[[int], float] | None = None
     low: float = -math.inf
     high: float = math.inf
+    binomial: bool = False
+    min_rise: float = DEFAULT_MIN_RISE
+    twins: tuple[str, ...] = ()
 
 
 def _one_in(k: int) -> float:
@@ -64,24 +79,43 @@ def _zero(k: int) -> float:
 
 
 MULTIPLE_CHOICE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("accuracy", True, _one_in, 0.0, 1.0),
-    MetricSpec("accuracy_norm", True, _one_in, 0.0, 1.0),
+    MetricSpec("accuracy", True, _one_in, 0.0, 1.0, binomial=True,
+               twins=("p_correct", "brier")),
+    MetricSpec("accuracy_norm", True, _one_in, 0.0, 1.0, binomial=True,
+               twins=("p_correct", "brier")),
     MetricSpec("p_correct", True, _one_in, 0.0, 1.0),
     MetricSpec("brier", False, _brier_chance, 0.0, 2.0),
-    MetricSpec("logprob_correct", True, high=0.0),
+    MetricSpec("logprob_correct", True, high=0.0, min_rise=0.10),
     MetricSpec("logprob_correct_per_byte", True, high=0.0),
 )
 
 GENERATIVE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("exact_match", True, _zero, 0.0, 1.0),
-    MetricSpec("token_edit_distance", False, low=0.0),
+    MetricSpec("exact_match", True, _zero, 0.0, 1.0, binomial=True,
+               twins=("target_nll", "token_edit_distance", "token_edit_distance_norm",
+                      "target_nll_per_token")),
+    MetricSpec("token_edit_distance", False, low=0.0, min_rise=0.10),
     MetricSpec("token_edit_distance_norm", False, low=0.0),
-    MetricSpec("target_nll", False, low=0.0),
+    MetricSpec("target_nll", False, low=0.0, min_rise=0.10),
     MetricSpec("target_nll_per_token", False, low=0.0),
-    MetricSpec("greedy_match", True, low=0.0, high=1.0),
+    MetricSpec("greedy_match", True, low=0.0, high=1.0, binomial=True,
+               twins=("target_nll",)),
 )
 
 METRICS = {spec.name: spec for spec in MULTIPLE_CHOICE_METRICS + GENERATIVE_METRICS}
+# Per-example 0/1 outcomes: their means are binomial proportions (weights, resampling).
+BINOMIAL_METRICS = frozenset(spec.name for spec in METRICS.values() if spec.binomial)
+CONTINUOUS_TWINS = {spec.name: spec.twins for spec in METRICS.values() if spec.twins}
+
+
+def min_rise_for(metric: str) -> float:
+    """The minimum material rise, in the metric's units (0.05 for unknown metrics).
+
+    Example:
+        >>> min_rise_for("target_nll")
+        0.1
+    """
+    spec = METRICS.get(metric)
+    return spec.min_rise if spec is not None else DEFAULT_MIN_RISE
 
 
 def metric_range(name: str) -> tuple[float, float]:

@@ -28,8 +28,6 @@ OPTIONAL = ("family", "size", "params", "step", "tokens_seen", "n", "higher_is_b
 TEXT_OPTIONAL = ("family", "size", "loss_metric")
 NUMERIC = ("loss", "score", "params", "step", "tokens_seen", "n", "chance")
 VALIDATION_TASK = "validation"
-# Per-example 0/1 outcomes: their means are binomial proportions (weights, resampling).
-BINOMIAL_METRICS = frozenset({"accuracy", "accuracy_norm", "exact_match", "greedy_match"})
 LOWER_IS_BETTER_LOSSES = frozenset({"bits_per_byte", "nats_per_token"})
 
 

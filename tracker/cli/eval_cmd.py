@@ -198,6 +198,7 @@ def _duplicates(summary: SweepSummary) -> str:
 def _fit_and_report(run_dir: Path) -> None:
     """Thresholds and the report for the whole run, as `tracker report --run` writes them
     (the setting this eval planned; default bootstrap and seed)."""
+    from tracker.cli.fit_cmd import check_fitted
     from tracker.fit.table import fit_table
     from tracker.points import read_run
     from tracker.report import build_report
@@ -205,6 +206,7 @@ def _fit_and_report(run_dir: Path) -> None:
     table = fit_table(*read_run(run_dir, on_note=print_note),
                       progress=ProgressPrinter())
     print_notes(table.notes)
+    check_fitted(table)
     table.write_csv(run_dir / "thresholds.csv")
     files = build_report(table, run_dir)
     print(f"wrote {files.markdown}, {files.html} and {len(files.figures)} figures")

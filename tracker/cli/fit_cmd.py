@@ -9,15 +9,17 @@ from pathlib import Path
 import pandas as pd
 
 from tracker.cli.progress import ProgressPrinter, print_note, print_notes
-from tracker.errors import TrackerError
+from tracker.errors import FitError, TrackerError
 from tracker.fit.core import DEFAULT_BOOT
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "fit", help="fit loss thresholds per task and metric (thresholds.csv)",
-        description="Fit, per task and metric, a loss threshold with a bootstrap interval "
-                    "and a verdict (threshold, weak, smooth, flat, insufficient).")
+        description="Decide, per task and metric, whether an ability emerges as loss falls "
+                    "(emerges, weak, rises, flat, insufficient), where the rise begins (the "
+                    "onset, with a bootstrap interval) and how abruptly; and whether the "
+                    "continuous twin of each accuracy-type metric agrees (twins.csv).")
     add_input_arguments(parser)
     parser.add_argument("--shared", type=lambda text: [t for t in text.split(",") if t],
                         help="also fit one threshold shared by these tasks (comma-separated; "
@@ -71,6 +73,7 @@ def fit_inputs(args):
     table = fit_table(points, examples, n_boot=args.boot, random_state=args.seed,
                       progress=ProgressPrinter())
     print_notes(table.notes)
+    check_fitted(table)
     return table, out_dir
 
 
@@ -79,17 +82,30 @@ def run(args) -> int:
     path = table.write_csv(Path(out_dir) / "thresholds.csv")
     for row in table.rows:
         print(describe(row.task, row.metric, row.fit))
-    print(f"wrote {path}")
+    for pair in table.twins:
+        print(describe_twin(pair))
+    print(f"wrote {path} and {path.with_name('twins.csv')}")
     if getattr(args, "shared", None):
         for line in shared_lines(table, args.shared):
             print(line)
     return 0
 
 
+def check_fitted(table) -> None:
+    """One stderr line per series whose fit failed; a TrackerError (exit 1, nothing
+    written) when no series was fitted at all."""
+    for row in table.failed:
+        print_note(f"the fit of {row.task}/{row.metric} failed ({row.fit.note}); the other "
+                   "series are fitted")
+    if table.rows and len(table.failed) == len(table.rows):
+        raise FitError(f"none of the {len(table.rows)} series could be fitted (reasons "
+                       "above); nothing written")
+
+
 def shared_lines(table, tasks: list[str]) -> list[str]:
     """One line per metric common to `tasks`: the shared threshold against separate ones."""
     from tracker.fit.shared import fit_shared
-    from tracker.points import BINOMIAL_METRICS
+    from tracker.metrics import BINOMIAL_METRICS
 
     rows = {(row.task, row.metric): row for row in table.rows}
     missing = [t for t in tasks if not any(task == t for task, _ in rows)]
@@ -112,8 +128,20 @@ def shared_lines(table, tasks: list[str]) -> list[str]:
 
 
 def describe(task: str, metric: str, fit) -> str:
-    """One line per series: verdict and, where fitted, threshold [interval]."""
-    text = f"{task} {metric}: {fit.verdict}"
-    if math.isfinite(fit.threshold) and fit.verdict in ("threshold", "weak"):
-        text += f" at loss {fit.threshold:.3f} [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+    """One line per series: the labelled verdict and, where it emerges, the onset
+    [interval] and the 10-90% width."""
+    text = f"{task} {metric}: {fit.label}"
+    if math.isfinite(fit.threshold) and fit.verdict in ("emerges", "weak"):
+        text += (f", onset {fit.threshold:.3f} [{fit.ci_low:.3f}, {fit.ci_high:.3f}], width "
+                 f"{fit.width:.3f}" + ("" if fit.resolved else " (not resolved)"))
+    if fit.verdict == "failed":
+        text += f": {fit.note}"
+    return text
+
+
+def describe_twin(pair) -> str:
+    """One line per mirage-test pair."""
+    text = f"{pair.task} {pair.metric} vs {pair.twin}: {pair.verdict}"
+    if math.isfinite(pair.gap):
+        text += f", onset gap {pair.gap:+.3f} [{pair.gap_low:+.3f}, {pair.gap_high:+.3f}]"
     return text

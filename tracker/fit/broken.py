@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from tracker.fit.curves import CurveFit
 from tracker.fit.hinge import MIN_SIDE
 
 
@@ -50,24 +51,25 @@ class BrokenStick:
 
 
 def _residualise(v: np.ndarray, L: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Rows of v (m, n) minus their weighted projection on (1, L)."""
+    """Rows of v (m, n) minus their weighted projection on (1, L) (least squares: a series
+    whose losses are all equal has a singular normal matrix, and is projected on 1)."""
     X = np.stack([np.ones_like(L), L], axis=1)
-    XtW = X.T * w
-    coef = np.linalg.solve(XtW @ X, XtW @ v.T)  # (2, m)
+    root = np.sqrt(w)[:, None]
+    coef = np.linalg.lstsq(root * X, (root * v.T), rcond=None)[0]  # (2, m)
     return v - (X @ coef).T
 
 
-def _profile(L, y, w, etas) -> tuple[np.ndarray, np.ndarray]:
-    """(SSE, k) for each eta in etas."""
+def _profile(L, Y, w, etas) -> tuple[np.ndarray, np.ndarray]:
+    """(SSE, k), each (B, E), for each row of Y (B, n) and each eta in etas (E,): the data
+    and the hinge columns residualised on (1, L), then one slope per pair."""
     H = np.maximum(np.asarray(etas, float)[:, None] - L[None, :], 0.0)
-    ry = _residualise(y[None, :], L, w)[0]
+    ry = _residualise(Y, L, w)
     rh = _residualise(H, L, w)
     hh = (rh * rh) @ w
-    hy = rh @ (w * ry)
-    base = float(w @ ry**2)
+    hy = (ry * w) @ rh.T
     k = np.where(hh > 1e-300, hy / np.where(hh > 1e-300, hh, 1.0), 0.0)
     k = np.maximum(k, 0.0)
-    return np.maximum(base - k * hy, 0.0), k
+    return np.maximum(((ry * ry) @ w)[:, None] - k * hy, 0.0), k
 
 
 def fit_broken_stick(loss, y, weights) -> BrokenStick:
@@ -80,12 +82,12 @@ def fit_broken_stick(loss, y, weights) -> BrokenStick:
     if n < 2 * MIN_SIDE:
         return BrokenStick(float("nan"), float(w @ yy / w.sum()), 0.0, 0.0, float("inf"), False)
     idx = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
-    sse, _ = _profile(L, yy, w, L[idx])
+    sse = _profile(L, yy[None, :], w, L[idx])[0][0]
     j = int(idx[np.argmin(sse)])
     eta = float(L[j])
     lo, hi = L[max(j - 1, MIN_SIDE - 1)], L[min(j + 1, n - MIN_SIDE)]
     if hi > lo:
-        res = optimize.minimize_scalar(lambda e: float(_profile(L, yy, w, [e])[0][0]),
+        res = optimize.minimize_scalar(lambda e: float(_profile(L, yy[None, :], w, [e])[0][0, 0]),
                                        bounds=(lo, hi), method="bounded",
                                        options={"xatol": 1e-7 * max(float(np.ptp(L)), 1e-9)})
         if res.fun < float(sse.min()):
@@ -99,3 +101,31 @@ def fit_broken_stick(loss, y, weights) -> BrokenStick:
         k = 0.0
     resid = yy - (a + g * L + k * H)
     return BrokenStick(eta, float(a), float(g), float(k), float(w @ resid**2))
+
+
+def fit_broken_curve(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> CurveFit:
+    """The broken stick of one series as a candidate curve (infinite SSE with fewer than
+    10 points)."""
+    fit = fit_broken_stick(loss, y, w)
+    return CurveFit("broken_stick", (fit.eta, fit.a, fit.g, fit.k), fit.sse, converged=fit.ok,
+                    message="" if fit.ok else "too few points for a broken stick")
+
+
+def refit_broken(loss, Y, w, start: CurveFit):
+    """Every row of Y (B, n) refitted with the breakpoint at each allowed observed loss (the
+    data's residualised hinge columns are shared by every row: one matrix product), no
+    polish. Returns (params (B, 4), SSE (B,), ok (B,))."""
+    n, B = loss.size, len(Y)
+    if n < 2 * MIN_SIDE:
+        return np.full((B, 4), np.nan), np.full(B, np.inf), np.zeros(B, bool)
+    etas = loss[np.arange(MIN_SIDE, n - MIN_SIDE + 1)]
+    sse, k = _profile(loss, Y, w, etas)
+    best = np.argmin(sse, axis=1)
+    rows = np.arange(B)
+    eta, k_best = etas[best], k[rows, best]
+    X = np.stack([np.ones_like(loss), loss], axis=1)
+    root = np.sqrt(w)[:, None]
+    rest = Y - k_best[:, None] * np.maximum(eta[:, None] - loss[None, :], 0.0)
+    coef = np.linalg.lstsq(root * X, (root * rest.T), rcond=None)[0]  # (2, B)
+    params = np.stack([eta, coef[0], coef[1], k_best], axis=1)
+    return params, np.maximum(sse[rows, best], 0.0), np.ones(B, bool)

@@ -1,4 +1,4 @@
-"""fit_threshold: threshold models versus smooth models for one series of (loss, score)."""
+"""fit_threshold: does an ability emerge as loss falls, where does it begin, how abruptly?"""
 
 from __future__ import annotations
 
@@ -7,24 +7,33 @@ from typing import Any
 
 import numpy as np
 
-from tracker.errors import TrackerError
 from tracker.fit import joint
-from tracker.fit.broken import fit_broken_stick
-from tracker.fit.capped import fit_capped_hinge
+from tracker.fit.candidates import fit_candidates
 from tracker.fit.clustering import design_effect
+from tracker.fit.curves import KINKED, CurveFit, bic, sse_floor
 from tracker.fit.emergence import emergence_score, final_by_scale
-from tracker.fit.hinge import MIN_SIDE, fit_hinge, hinge_curve
 from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
 from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
 from tracker.fit.result import ThresholdFit
-from tracker.fit.smooth import N_PARAMS, bic, fit_competitors, sse_floor
-from tracker.fit.verdict import MIN_POINTS, Evidence, decide
+from tracker.fit.shape import Frame, Shapes, judge
+from tracker.fit.verdict import (
+    EMERGES_MARGIN,
+    MIN_LOSSES,
+    MIN_POINTS,
+    Decision,
+    Evidence,
+    best_of,
+    decide,
+)
 from tracker.fit.weights import observation_weights
 
 DEFAULT_BOOT = joint.DEFAULT_BOOT
 # Finite values beyond this overflow the fits' sums of squares (1e308 - -1e308 is inf): such
-# a series is refused with a TrackerError rather than crashing inside scipy.
+# a series is not fitted (verdict failed, with the reason) rather than crashing inside scipy.
 MAX_MAGNITUDE = 1e100
+ABRUPT_MARGIN = 10.0  # a kinked curve beating the sigmoid by this much: an abrupt onset
+ABRUPT_WIDTH = 0.1  # ... or a rise completed within this fraction of the loss range
+CONTENDER_BIC = 40.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,18 @@ class Series:
     examples: np.ndarray | None
     n_dropped: int
     sign: float
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The candidates fitted to one series, ranked and classed by shape."""
+
+    fits: tuple[CurveFit, ...]
+    shapes: dict[str, Shapes]
+    bics: dict[str, float]
+    ranking: joint.Ranking
+    decision: Decision
+    evidence: Evidence
 
 
 def prepare_series(loss, score, n, groups, examples, higher_is_better) -> Series:
@@ -63,9 +84,9 @@ def prepare_series(loss, score, n, groups, examples, higher_is_better) -> Series
 def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = True,
                   chance: float | None = None, random_state=0, binomial: bool = False,
                   examples=None, n_boot: int = DEFAULT_BOOT, n_pboot: int = DEFAULT_PBOOT,
-                  min_rise: float = DEFAULT_MIN_RISE,
-                  interval_parts: bool = False) -> ThresholdFit:
-    """Fit the loss threshold of one (task, metric) series and decide the verdict.
+                  min_rise: float = DEFAULT_MIN_RISE, interval_parts: bool = False,
+                  interval_state=None) -> ThresholdFit:
+    """Decide whether an ability emerges in one (task, metric) series, and where it begins.
 
     Args:
         loss: per point, lower is better (e.g. validation bits per byte).
@@ -86,147 +107,219 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
             metric's units (tracker/fit/material.py).
         interval_parts: also compute the examples-only and sizes-only intervals (for the
             coverage study; the reported interval is always the joint one).
+        interval_state: seed (or Generator) of the joint bootstrap's draws; default: from
+            `random_state`. Two series given the same seed and the same shape of data
+            (points, examples, sizes) draw the same replicates (the mirage test pairs them).
 
     Non-finite (loss, score) pairs are dropped and counted in `n_dropped`; fewer than 10
-    points left gives verdict 'insufficient'; constant scores give 'flat'. A finite loss or
-    score beyond +-1e100 (MAX_MAGNITUDE) raises TrackerError.
+    points left gives verdict 'insufficient'; constant scores give 'flat'; a finite loss or
+    score beyond +-1e100 (MAX_MAGNITUDE) gives 'failed' with the reason in `note`.
 
     Example:
         >>> L = np.linspace(1.5, 4.0, 100)
         >>> fit_threshold(L, 0.25 + 0.5 * np.maximum(2.5 - L, 0)).verdict
-        'threshold'
+        'emerges'
     """
     rng = np.random.default_rng(random_state)
     series = prepare_series(loss, score, n, groups, examples, higher_is_better)
-    if len(series.loss) and max(np.abs(series.loss).max(), np.abs(series.y).max()) \
-            > MAX_MAGNITUDE:
-        raise TrackerError(f"a loss or score beyond +-{MAX_MAGNITUDE:g} cannot be fitted "
-                           "(its squares overflow); check the points' units")
     base: dict[str, Any] = dict(n_points=len(series.loss), n_dropped=series.n_dropped,
                                 chance=chance, higher_is_better=higher_is_better)
+    if len(series.loss) and max(np.abs(series.loss).max(), np.abs(series.y).max()) \
+            > MAX_MAGNITUDE:
+        note = (f"a loss or score beyond +-{MAX_MAGNITUDE:g} cannot be fitted (its squares "
+                "overflow); check the points' units")
+        return ThresholdFit("failed", reason=note, note=note, **base)
     if len(series.loss) < MIN_POINTS:
         return ThresholdFit("insufficient", reason=f"fewer than {MIN_POINTS} points", **base)
+    if np.unique(series.loss).size < MIN_LOSSES:
+        return ThresholdFit("insufficient", reason=f"fewer than {MIN_LOSSES} distinct losses",
+                            **base)
     if np.ptp(series.y) == 0.0:
         level = float(series.sign * series.y[0])
         return ThresholdFit("flat", baseline=level, reason="constant scores", slope=0.0,
                             baseline_at_chance=at_chance(level, 0.0, chance), p_value=1.0,
-                            q_value=1.0, **base)
-    settings = dict(binomial=binomial, n_boot=n_boot, n_pboot=n_pboot, min_rise=min_rise,
-                    parts=interval_parts)
-    return _fit_full(series, chance, rng, settings, base)
-
-
-def _fit_full(series: Series, chance, rng, settings, base) -> ThresholdFit:
-    binomial = settings["binomial"]
-    loss, y = series.loss, series.y
-    weights = observation_weights(y, series.n, binomial)
-    hinge = fit_hinge(loss, y, weights)
-    eta, c, k = float(hinge.eta[0]), float(hinge.c[0]), float(hinge.k[0])
-    capped = fit_capped_hinge(loss, y, weights)
-    broken = fit_broken_stick(loss, y, weights)
-    competitors = fit_competitors(loss, y, weights)
-    sses: dict[str, float] = {fit.name: fit.sse for fit in competitors}
-    sses.update(hinge=float(hinge.sse[0]), capped=capped.sse if capped.ok else np.inf,
-                broken_stick=broken.sse if broken.ok else np.inf)
-    kinked_curve = {"hinge": hinge_curve(loss, eta, c, k),
-                    "capped": capped.predict(loss) if capped.ok else None}
-    bics, deff = _clustered_bics(series, weights, sses, kinked_curve, competitors)
-    use_capped = bics["capped"] < bics["hinge"]
-    if use_capped:  # the threshold is the capped hinge's; its (c, k) come from the rise
-        eta, c, k = capped.eta, capped.c, capped.k
-    c_se, k_se = _kinked_se(series, weights, eta, capped.cap if use_capped else None)
-    slope_z = k / k_se if k_se > 0 else (np.inf if k > 0 else 0.0)
-    low = max(capped.cap, float(loss.min())) if use_capped else float(loss.min())
-    rise = abs(series.sign * k * max(eta - low, 0.0))
-    interior = bool(hinge.interior[0]) if not use_capped else _capped_interior(loss, capped)
-    best_smooth = min((f for f in competitors if f.name != "constant"), key=lambda f: bics[f.name])
+                            q_value=1.0, rise=0.0, **base)
+    weights = observation_weights(series.y, series.n, binomial)
+    judged = judge_series(series, weights, min_rise)
     p_value = 1.0
-    if bics[best_smooth.name] > min(bics["hinge"], bics["capped"]):
-        p_value = parametric_p_value(best_smooth, loss, y, weights, series.n, binomial,
-                                     series.sign, rng, settings["n_pboot"])
-    evidence = Evidence(float(slope_z), interior, rise, settings["min_rise"],
-                        best_smooth.converged, p_value)
-    decision = decide(bics, evidence)
-    interval = joint.threshold_interval(series, weights, binomial, (eta, c, k),
-                                        capped.cap if use_capped else None, rng,
-                                        settings["n_boot"], settings["parts"])
-    baseline = float(series.sign * c)
-    emergence = (emergence_score(y[final_by_scale(loss, series.codes)])
-                 if series.codes is not None else float("nan"))
-    fit = ThresholdFit(
-        decision.verdict, threshold=eta, ci_low=interval.low, ci_high=interval.high,
-        slope=float(series.sign * k), slope_z=float(slope_z), baseline=baseline,
-        baseline_se=c_se, baseline_at_chance=at_chance(baseline, c_se, chance),
-        delta_bic=float(decision.delta_bic), best_smooth=decision.best_smooth,
-        emergence_score=emergence, interior=interior, reason=decision.reason,
+    decision = judged.decision
+    if decision.delta_bic > EMERGES_MARGIN:
+        by_name = {f.name: f for f in judged.fits}  # a line never has a plateau (shape.py)
+        null = by_name.get(decision.best_other) or by_name["linear"]
+        p_value = parametric_p_value(null, series.loss, series.y, weights, series.n, binomial,
+                                     series.sign, rng, judged.ranking.frame, n_pboot)
+        evidence = replace(judged.evidence, q_value=p_value)
+        judged = replace(judged, evidence=evidence,
+                         decision=decide(judged.bics, _plateau_map(judged), evidence))
+    settings = dict(binomial=binomial, n_boot=n_boot, parts=interval_parts,
+                    state=rng if interval_state is None else interval_state)
+    return _result(series, weights, judged, chance, p_value, settings, base)
+
+
+def judge_series(series: Series, weights: np.ndarray, min_rise: float) -> Judged:
+    """Every candidate fitted, classed by shape and ranked by BIC with the design effect of
+    the deciding comparison; then the rule (with q = 0: the p-value comes after)."""
+    loss, y = series.loss, series.y
+    n_points = len(loss)
+    fits = fit_candidates(loss, y, weights)
+    floor = sse_floor(y, weights)
+    plain = {fit.name: bic(fit.sse, n_points, fit.n_params, floor) for fit in fits}
+    frame = Frame.of(loss, _level_se(series, weights, fits, plain), min_rise)
+    shapes = {fit.name: judge(fit.name, np.array([fit.params]), frame) for fit in fits}
+    plateau = {name: bool(shape.plateau[0]) for name, shape in shapes.items()}
+    deff = _design_effect(series, weights, fits, plain, plateau)
+    bics = {fit.name: bic(fit.sse, n_points, fit.n_params, floor, deff) for fit in fits}
+    ranking = joint.Ranking(frame, floor, deff, n_points)
+    by_name = {fit.name: fit for fit in fits}
+    best = best_of(bics, [name for name in bics if name != "constant"])
+    change = _change(by_name[best], frame) if best else 0.0
+    provisional = decide(bics, plateau, Evidence(change, min_rise, 0, True))
+    rise_starts = (shapes[provisional.best_plateau].upper[0] if provisional.best_plateau
+                   else np.nan)
+    deciding = [by_name[name] for name in (provisional.best_plateau, provisional.best_other)
+                if name]
+    evidence = Evidence(change, min_rise, int(frame.points_below(np.array([rise_starts]))[0]),
+                        all(fit.converged for fit in deciding))
+    return Judged(fits, shapes, bics, ranking, decide(bics, plateau, evidence), evidence)
+
+
+def _plateau_map(judged: Judged) -> dict[str, bool]:
+    return {name: bool(shape.plateau[0]) for name, shape in judged.shapes.items()}
+
+
+def _level_se(series: Series, weights, fits, plain) -> float:
+    """SE of a plateau's level: the best curve's residual dispersion over the weight of the
+    points in the plateau window (the least plateau the shape rule accepts), times the
+    design effect of a level for points clustered in sizes."""
+    best = min((fit for fit in fits if fit.name != "constant"), key=lambda f: plain[f.name])
+    resid = series.y - best.predict(series.loss)
+    dispersion = float(weights @ resid**2) / max(len(resid) - best.n_params, 1)
+    window = Frame.of(series.loss, 0.0, 0.0).window
+    top = float(weights[series.loss >= window].sum())
+    deff = design_effect(resid, weights, series.codes)
+    value = float(np.sqrt(deff * dispersion / top)) if top > 0 else float("nan")
+    return value if np.isfinite(value) else 0.0
+
+
+def _design_effect(series: Series, weights, fits, plain, plateau) -> float:
+    """The design effect of the deciding comparison (tracker/fit/clustering.py): the best
+    plateau-shaped curve against the best one without a plateau (ranked without clustering,
+    deff = 1 for every curve alike), the residuals those of the better of the two."""
+    names = [name for name in plain if name != "constant"]
+    first = best_of(plain, [n for n in names if plateau[n]])
+    second = best_of(plain, [n for n in names if not plateau[n]])
+    if not first or not second:
+        return 1.0
+    by_name = {fit.name: fit for fit in fits}
+    a, b = by_name[first].predict(series.loss), by_name[second].predict(series.loss)
+    better = a if plain[first] <= plain[second] else b
+    value = design_effect(series.y - better, weights, series.codes, regressor=a - b)
+    return value if np.isfinite(value) else 1.0
+
+
+def _change(curve: CurveFit, frame: Frame) -> float:
+    """The fitted curve's largest change across the observed range (absolute)."""
+    values = curve.predict(np.linspace(frame.low, frame.high, 129))
+    change = float(np.ptp(values)) if np.all(np.isfinite(values)) else 0.0
+    return change
+
+
+def _result(series, weights, judged: Judged, chance, p_value, settings, base) -> ThresholdFit:
+    decision, frame = judged.decision, judged.ranking.frame
+    by_name = {fit.name: fit for fit in judged.fits}
+    emerging = decision.verdict in ("emerges", "weak")
+    model = decision.best_plateau if emerging else (
+        best_of(judged.bics, [n for n in judged.bics if n != "constant"]) or "constant")
+    if decision.verdict == "flat":
+        model = "constant"
+    shape = judged.shapes[model].row(0)
+    sign = series.sign
+    common: dict[str, Any] = dict(
+        reason=decision.reason, delta_bic=decision.delta_bic, model=model,
+        best_plateau=decision.best_plateau, best_no_plateau=decision.best_other,
+        bic=tuple(sorted(judged.bics.items(), key=lambda kv: kv[1])), curves=judged.fits,
+        plateau_shaped=tuple(n for n, s in judged.shapes.items() if s.plateau[0]),
+        converged=all(fit.converged for fit in judged.fits),
+        design_effect=judged.ranking.design_effect, p_value=p_value, q_value=p_value,
+        evidence=judged.evidence, emergence_score=_emergence(series), n_boot=settings["n_boot"],
+        **base)
+    if decision.verdict == "flat":
+        return _flat(series, weights, chance, common)
+    if not emerging:
+        change = by_name[model].predict(np.array([frame.low, frame.high]))
+        return ThresholdFit(decision.verdict, baseline=float(sign * shape["level"]),
+                            slope=float(sign * shape["slope"]),
+                            rise=float(change[0] - change[1]), **common)
+    chosen = by_name[model]
+    interval = joint.onset_interval(series, weights, settings["binomial"], chosen,
+                                    contenders(judged), judged.ranking,
+                                    _interval_rngs(settings["state"]), settings["n_boot"],
+                                    settings["parts"])
+    level = float(sign * shape["level"])
+    span = frame.high - frame.low
+    width = shape["upper"] - shape["lower"]
+    inside = (series.loss >= shape["lower"]) & (series.loss <= shape["upper"])
+    return ThresholdFit(
+        decision.verdict, threshold=shape["onset"], ci_low=interval.low, ci_high=interval.high,
+        slope=float(sign * shape["slope"]), baseline=level, baseline_se=frame.level_se,
+        baseline_at_chance=at_chance(level, frame.level_se, chance),
+        abrupt=_abrupt(judged.bics, width / span if span > 0 else np.nan),
+        width=width, width_low=interval.width[0], width_high=interval.width[1],
+        width_frac=width / span if span > 0 else np.nan, upper=shape["upper"],
+        lower=shape["lower"], n_in_rise=int(inside.sum()),
+        plateau_share=interval.plateau_share, interior=True, rise=shape["rise"],
         interval_method=interval.method, ci_example=interval.example,
-        ci_group=interval.group, n_boot=settings["n_boot"], hinge=(eta, c, k),
-        bic=tuple(sorted(bics.items(), key=lambda kv: kv[1])), smooth=competitors,
-        converged=all(fit.converged for fit in competitors), kinked_model=decision.kinked,
-        capped=(capped.eta, capped.cap, capped.c, capped.k),
-        broken_stick=(broken.eta, broken.a, broken.g, broken.k), rise=rise,
-        design_effect=deff, p_value=p_value, q_value=p_value, evidence=evidence,
-        n_nonrising=interval.n_nonrising, ci_open=interval.open_side,
-        interval_note=interval.note, **base,
-    )
-    return _as_flat(fit, series, weights) if decision.verdict == "flat" else fit
+        ci_group=interval.group, n_nonrising=interval.n_nonrising, ci_open=interval.open_side,
+        interval_note=interval.note, onset_draws=interval.draws, **common)
 
 
-def _capped_interior(loss: np.ndarray, capped) -> bool:
-    """The capped threshold is interior when it is not pinned to the 5-points bound."""
-    return bool(capped.ok and capped.eta < loss[-MIN_SIDE] - 1e-9 * np.ptp(loss))
+def contenders(judged: Judged) -> tuple[CurveFit, ...]:
+    """The candidates refitted in each bootstrap replicate: the two deciding curves, and
+    every curve within CONTENDER_BIC of the better of them. A curve further behind on the
+    data does not win a replicate: a BIC gap D between two fits moves across replicates
+    with a standard deviation of about 2 sqrt(D), so a gap of 40 is 3 standard deviations
+    from a tie. Refitting it anyway (a sigmoid is the costliest refit) would cost time and
+    change nothing."""
+    decision, bics = judged.decision, judged.bics
+    deciding = {decision.best_plateau, decision.best_other} - {""}
+    best = min(bics[name] for name in deciding)
+    return tuple(fit for fit in judged.fits
+                 if fit.name in deciding or bics[fit.name] <= best + CONTENDER_BIC)
 
 
-def _as_flat(fit: ThresholdFit, series: Series, weights: np.ndarray) -> ThresholdFit:
-    """A flat series has no threshold: report the constant's level (and its SE) instead."""
+def _abrupt(bics: dict[str, float], width_frac: float) -> bool:
+    """Abrupt: a kinked curve beats the sigmoid by > 10 BIC (the onset is a kink), or the
+    rise is completed within a tenth of the observed loss range (a near-step, which a steep
+    sigmoid fits as well as any kink: DESIGN.md's BIC rule alone called the ladder's copy:8,
+    0.00 to 0.99 within 0.1 bits per byte, graded)."""
+    kinked = min(bics.get(name, np.inf) for name in KINKED)
+    return bool(bics.get("sigmoid", np.inf) - kinked > ABRUPT_MARGIN
+                or (np.isfinite(width_frac) and width_frac < ABRUPT_WIDTH))
+
+
+def _interval_rngs(state) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two generators, for the examples' and the sizes' parts of the joint bootstrap, so
+    that what one part draws never shifts the other's draws."""
+    if isinstance(state, np.random.Generator):
+        first, second = state.spawn(2)
+        return first, second
+    seed = list(np.atleast_1d(state).astype(np.int64).tolist())
+    return np.random.default_rng([*seed, 1]), np.random.default_rng([*seed, 2])
+
+
+def _emergence(series: Series) -> float:
+    if series.codes is None:
+        return float("nan")
+    return emergence_score(series.y[final_by_scale(series.loss, series.codes)])
+
+
+def _flat(series: Series, weights: np.ndarray, chance, common) -> ThresholdFit:
+    """A flat series has no onset: report the constant's level (and its SE) instead."""
     level = float(weights @ series.y / weights.sum())
     dispersion = float(weights @ (series.y - level) ** 2) / max(len(series.y) - 1, 1)
     deff_level = design_effect(series.y - level, weights, series.codes)  # Kish's, a level
     level_se = float(np.sqrt(deff_level * dispersion / weights.sum()))
     baseline = float(series.sign * level)
-    nan = float("nan")
-    return replace(fit, threshold=nan, ci_low=nan, ci_high=nan, slope=0.0, baseline=baseline,
-                   baseline_se=level_se, baseline_at_chance=at_chance(baseline, level_se,
-                                                                      fit.chance))
-
-
-def _clustered_bics(series: Series, weights, sses, kinked_curve, competitors):
-    """BICs with the design effect of the deciding comparison (tracker/fit/clustering.py):
-    the best kinked model against the best smooth one, ranked first without clustering
-    (deff = 1 for every model alike), then re-ranked with it. Returns (bics, deff)."""
-    loss, y, n_points = series.loss, series.y, len(series.loss)
-    floor = sse_floor(y, weights)
-
-    def all_bics(deff):
-        return {name: bic(sse, n_points, N_PARAMS[name], floor, deff)
-                for name, sse in sses.items()}
-
-    plain = all_bics(1.0)
-    smooth = min((f for f in competitors if f.name != "constant"), key=lambda f: plain[f.name])
-    kinked = "capped" if plain["capped"] < plain["hinge"] else "hinge"
-    difference = kinked_curve[kinked] - smooth.predict(loss)
-    better = kinked_curve[kinked] if sses[kinked] <= smooth.sse else smooth.predict(loss)
-    deff = design_effect(y - better, weights, series.codes, regressor=difference)
-    return all_bics(deff), deff
-
-
-def _kinked_se(series: Series, weights, eta: float, cap: float | None) -> tuple[float, float]:
-    """Standard errors of (c, k) at the fitted breakpoints (WLS, dispersion from the
-    residuals), each times the square root of its own design effect for points clustered
-    in sizes: a level's (Kish) for c, the rising column's for k."""
-    low = -np.inf if cap is None else cap
-    z = eta - np.clip(series.loss, low, eta)
-    design = np.stack([np.ones_like(z), z], axis=1)
-    info = design.T @ (weights[:, None] * design)
-    coef = np.linalg.lstsq(info, design.T @ (weights * series.y), rcond=None)[0]
-    resid = series.y - design @ coef
-    dof = max(len(z) - (3 if cap is None else 4), 1)
-    dispersion = float(weights @ resid**2) / dof
-    try:
-        cov = dispersion * np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        return (float("nan"), float("nan"))
-    deff_level = design_effect(resid, weights, series.codes)
-    deff_slope = design_effect(resid, weights, series.codes, regressor=z)
-    return (float(np.sqrt(max(deff_level * cov[0, 0], 0.0))),
-            float(np.sqrt(max(deff_slope * cov[1, 1], 0.0))))
+    return ThresholdFit("flat", slope=0.0, baseline=baseline, baseline_se=level_se,
+                        baseline_at_chance=at_chance(baseline, level_se, chance), rise=0.0,
+                        **common)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracker.fit.curves import CurveFit
+
 MIN_SIDE = 5  # points required on each side of eta
 CHUNK_VALUES = 25_000  # values per row block (about 200 kB per temporary array)
 
@@ -135,6 +137,10 @@ def fit_hinge(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> HingeArrays:
         y2 = np.broadcast_to(y2, w2.shape)
     w2 = np.broadcast_to(w2, (w2.shape[0], y2.shape[1]))  # (1, n): shared by every row,
     # and so are its prefix sums
+    if loss.size < 2 * MIN_SIDE:  # no eta leaves 5 points on each side: no hinge
+        nan, none = np.full(y2.shape[0], np.nan), np.zeros(y2.shape[0], bool)
+        return HingeArrays(eta=nan, c=nan, k=nan, sse=np.full(y2.shape[0], np.inf),
+                           interior=none, ok=none)
     rows = max(1, CHUNK_VALUES // max(loss.size, 1))
     if y2.shape[0] > rows:  # row blocks whose temporaries stay in cache: ~3x faster
         shared = w2.shape[0] == 1
@@ -211,3 +217,21 @@ def wls_line(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, .
 def hinge_curve(loss: np.ndarray, eta: float, c: float, k: float) -> np.ndarray:
     """Evaluate c + k * max(eta - loss, 0) (oriented units)."""
     return c + k * np.maximum(eta - np.asarray(loss, dtype=float), 0.0)
+
+
+def fit_hinge_curve(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> CurveFit:
+    """The exact hinge of one series (loss sorted ascending) as a candidate curve; with
+    fewer than 10 points (5 on each side) its SSE is infinite, so it never wins."""
+    arrays = fit_hinge(loss, y, w)
+    if not bool(arrays.ok[0]):
+        return CurveFit("hinge", (float("nan"), float(w @ y / w.sum()), 0.0), float("inf"),
+                        converged=False, message="too few points for a hinge")
+    return CurveFit("hinge", (float(arrays.eta[0]), float(arrays.c[0]), float(arrays.k[0])),
+                    float(arrays.sse[0]))
+
+
+def refit_hinge(loss, Y, w, start: CurveFit):
+    """Every row of Y (B, n) fitted exactly: (params (B, 3), SSE (B,), ok (B,))."""
+    arrays = fit_hinge(loss, Y, w)
+    sse = np.where(arrays.ok, arrays.sse, np.inf)
+    return np.stack([arrays.eta, arrays.c, arrays.k], axis=1), sse, arrays.ok

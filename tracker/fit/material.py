@@ -1,34 +1,21 @@
-"""What counts as a material rise, and a plateau "at chance", per metric type.
+"""A plateau "at chance": the equivalence margin (the material rise of each metric is in
+tracker.metrics, beside its direction and chance level).
 
-A threshold is emergence only when the score rises by a material amount over the data's
-range (the fitted rise from the plateau to the lowest loss seen; for a capped hinge, to its
-ceiling) and the plateau before it sits at chance.
-
-| metric type                                     | minimum rise | chance margin |
-|-------------------------------------------------|--------------|---------------|
-| scores on [0, 1]: accuracy-type proportions,    | 0.05         | 0.02          |
-| p_correct, brier, normalised edit distance, and |              |               |
-| any metric tracker does not know                |              |               |
-| target NLL (nats)                               | 0.10         | (no chance)   |
-
-The plateau is at chance when |baseline - chance| <= max(2 SE, margin), with the SE of the
+The plateau is at chance when |level - chance| <= max(2 SE, 0.02), with the SE of the
 plateau inflated for clustering by size (tracker/fit/clustering.py): an equivalence margin,
 so that 14,000 examples do not make a plateau 0.003 above chance "not at chance", while a
-plateau 0.05 above it is a kink above chance whatever its SE.
+plateau 0.05 above it is above chance whatever its SE. Metrics without a chance level (NLL,
+distances) get no such qualifier.
 """
 
 from __future__ import annotations
 
 import math
 
-DEFAULT_MIN_RISE = 0.05
+from tracker.metrics import DEFAULT_MIN_RISE
+
+__all__ = ["DEFAULT_CHANCE_MARGIN", "DEFAULT_MIN_RISE", "at_chance"]
 DEFAULT_CHANCE_MARGIN = 0.02
-MIN_RISE = {"target_nll": 0.10}
-
-
-def min_rise_for(metric: str) -> float:
-    """The minimum material rise, in the metric's units."""
-    return MIN_RISE.get(metric, DEFAULT_MIN_RISE)
 
 
 def at_chance(level: float, se: float, chance: float | None,

@@ -1,47 +1,50 @@
-"""ThresholdFit: the immutable result of one threshold fit (units documented per field)."""
+"""ThresholdFit: the immutable result of one emergence fit (units documented per field)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from tracker.fit.capped import capped_curve
-from tracker.fit.hinge import hinge_curve
-from tracker.fit.smooth import SmoothFit
+from tracker.fit.curves import LABELS, CurveFit
 from tracker.fit.verdict import Evidence, Verdict
 
 NAN = float("nan")
+NAN2 = (NAN, NAN)
 
 
 @dataclass(frozen=True)
 class ThresholdFit:
-    """Where (and whether) an ability emerges as loss falls, for one (task, metric) series.
+    """Whether, where and how abruptly an ability emerges as loss falls, for one (task,
+    metric) series.
 
-    Units: `threshold`, `ci_low`, `ci_high` are loss units (e.g. bits per byte). `baseline` is
-    the plateau score above the threshold, in the metric's own units. `slope` is the change in
-    score per unit of loss *decrease* below the threshold, in the metric's units: positive
-    for higher-is-better metrics that improve, negative for lower-is-better ones (brier, edit
-    distance, NLL) that improve. Internally the fit runs on the oriented score (the score, or
-    minus it when lower is better); `hinge` and `smooth` hold oriented parameters, and
-    `predict` returns original units.
+    Units: `threshold` (the onset), `ci_low`, `ci_high`, `width` and its interval, `upper`
+    and `lower` are loss units (e.g. bits per byte); `width_frac` is the width over the
+    observed loss range. `baseline` is the plateau's level (the fitted curve at the highest
+    observed loss), `rise` the fitted rise below it, both in the metric's own units (`rise`
+    positive = improving). `slope` is the steepest rate of change as loss falls (the tangent
+    that defines the onset), in metric units per unit of loss *decrease*: positive for a
+    higher-is-better metric that improves, negative for a lower-is-better one (brier, edit
+    distance, NLL) that improves. Internally the fit runs on the oriented score (the score,
+    or minus it when lower is better); `curves` hold oriented parameters, and `predict`
+    returns original units.
 
-    `delta_bic` = BIC(best smooth) - BIC(kinked model): positive favours a threshold;
-    `kinked_model` is "hinge" or "capped" (flat, rise, flat: then `threshold`, `slope` and
-    `baseline` are the capped hinge's, and `capped` holds (eta, cap, c, k) oriented).
-    `broken_stick` holds (eta, a, g, k) of the two-slope candidate (verdict "slope change").
-    `ci_low`/`ci_high` are the joint bootstrap's (examples and sizes together); +-inf where
-    more than 2.5% of replicates did not rise on that side (`ci_open`, `n_nonrising`).
-    `ci_example` and `ci_group` are each part alone (only with interval_parts).
-    `rise` is the fitted rise over the data's range (metric units, positive = improving);
-    `design_effect` the clustering of points in sizes used by BIC (for the deciding
-    comparison, tracker/fit/clustering.py); `p_value` the
-    parametric-bootstrap p for "a threshold beats the best smooth model", `q_value` its
-    Benjamini-Hochberg adjustment across the table (= p for a lone fit). `converged` is
-    False when any nonlinear competitor's refinement failed (see `smooth[i].message`).
-    `plateau` / `label`: where chance is known, whether a threshold rises from chance.
+    `verdict` (tracker/fit/verdict.py): emerges, weak, rises, flat, insufficient, failed;
+    `label` adds the qualifiers (from chance / above chance, abrupt / graded; a slope
+    change). `model` is the curve the onset and the figures' fit come from: the best
+    plateau-shaped curve for emerges and weak, else the best curve. `delta_bic` =
+    BIC(best curve without a plateau) - BIC(best plateau-shaped curve): positive favours an
+    emergence. `ci_low`/`ci_high` are the joint bootstrap's (examples and sizes together,
+    every candidate refitted per replicate); +-inf where more than 2.5% of replicates had
+    no plateau-shaped curve on that side (`ci_open`, `n_nonrising`); `plateau_share` is the
+    share of replicates whose best curve is plateau-shaped. `ci_example` and `ci_group` are
+    each part alone (only with interval_parts). `design_effect` is the clustering of points
+    in sizes used by BIC; `p_value` the parametric-bootstrap p for "a plateau-shaped curve
+    beats every curve without one", `q_value` its Benjamini-Hochberg adjustment across the
+    table (= p for a lone fit). `converged` is False when any candidate's refinement did
+    not settle (see `curves[i].message`). `note` says why a fit failed.
     """
 
     verdict: Verdict
@@ -49,13 +52,23 @@ class ThresholdFit:
     ci_low: float = NAN
     ci_high: float = NAN
     slope: float = NAN
-    slope_z: float = NAN
     baseline: float = NAN
     baseline_se: float = NAN
     baseline_at_chance: bool | None = None
     chance: float | None = None
     delta_bic: float = NAN
-    best_smooth: str = ""
+    model: str = ""
+    best_plateau: str = ""
+    best_no_plateau: str = ""
+    abrupt: bool | None = None
+    width: float = NAN
+    width_low: float = NAN
+    width_high: float = NAN
+    width_frac: float = NAN
+    upper: float = NAN  # the loss where the rise reaches 10%
+    lower: float = NAN  # ... and 90%
+    n_in_rise: int = 0  # observed points with loss in [lower, upper]
+    plateau_share: float = NAN
     emergence_score: float = NAN
     n_points: int = 0
     n_dropped: int = 0
@@ -63,16 +76,13 @@ class ThresholdFit:
     interior: bool = False
     reason: str = ""
     interval_method: str = "none"
-    ci_example: tuple[float, float] = (NAN, NAN)
-    ci_group: tuple[float, float] = (NAN, NAN)
+    ci_example: tuple[float, float] = NAN2
+    ci_group: tuple[float, float] = NAN2
     n_boot: int = 0
-    hinge: tuple[float, float, float] = (NAN, NAN, NAN)  # (eta, c, k), oriented
     bic: tuple[tuple[str, float], ...] = ()
-    smooth: tuple[SmoothFit, ...] = field(default=())
+    curves: tuple[CurveFit, ...] = field(default=())
+    plateau_shaped: tuple[str, ...] = ()  # the curves classed plateau-then-rise
     converged: bool = True
-    kinked_model: str = "hinge"
-    capped: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # (eta, cap, c, k)
-    broken_stick: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # (eta, a, g, k)
     rise: float = NAN
     design_effect: float = 1.0
     p_value: float = NAN
@@ -81,72 +91,99 @@ class ThresholdFit:
     n_nonrising: int = 0
     ci_open: str = ""
     interval_note: str = ""
+    note: str = ""
+    onset_draws: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def plateau(self) -> str:
-        """'from chance', 'kink above chance', or '' (chance unknown, or no threshold)."""
-        if self.verdict != "threshold" or self.baseline_at_chance is None:
+        """'from chance', 'above chance', or '' (chance unknown, or no emergence)."""
+        if self.verdict not in ("emerges", "weak") or self.baseline_at_chance is None:
             return ""
-        return "from chance" if self.baseline_at_chance else "kink above chance"
+        return "from chance" if self.baseline_at_chance else "above chance"
 
     @property
     def label(self) -> str:
-        """The verdict as the table shows it, e.g. 'threshold (from chance)'."""
-        return f"{self.verdict} ({self.plateau})" if self.plateau else self.verdict
-
-    def predict(self, loss: np.ndarray, model: str = "hinge") -> np.ndarray:
-        """Fitted score (original units) of `model` ('hinge' or a smooth model's name)."""
-        loss = np.asarray(loss, dtype=float)
-        sign = 1.0 if self.higher_is_better else -1.0
-        if model == "kinked":
-            model = self.kinked_model
-        if model == "hinge" and self.kinked_model == "capped":
-            model = "capped"  # the threshold model that was fitted is the capped one
-        if model == "hinge":
-            eta, c, k = self.hinge
-            return sign * hinge_curve(loss, eta, c, k)
-        if model == "capped":
-            eta, cap, c, k = self.capped
-            return sign * capped_curve(loss, eta, cap, c, k)
-        if model == "broken_stick":
-            eta, a, g, k = self.broken_stick
-            return sign * (a + g * loss + k * np.maximum(eta - loss, 0.0))
-        for fit in self.smooth:
-            if fit.name == model:
-                return sign * fit.predict(loss)
-        raise KeyError(f"no fitted model '{model}'; have hinge, {', '.join(self.bic_models)}")
+        """The verdict as the table shows it, e.g. 'emerges (from chance, abrupt)'."""
+        if self.verdict in ("emerges", "weak"):
+            parts = [self.plateau] if self.plateau else []
+            if self.abrupt is not None:
+                parts.append("abrupt" if self.abrupt else "graded")
+            return f"{self.verdict} ({', '.join(parts)})" if parts else self.verdict
+        if self.verdict == "rises":
+            return f"rises ({self.rises_how})"
+        return self.verdict
 
     @property
-    def bic_models(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.bic)
+    def rises_how(self) -> str:
+        """For `rises`: 'throughout', 'slope change at L', or 'declines' (worse as loss
+        falls)."""
+        if self.rise < 0:
+            return "declines as loss falls"
+        if self.model == "broken_stick":
+            curve = self.curve("broken_stick")
+            if curve is not None and np.isfinite(curve.params[0]):
+                return f"slope change at {curve.params[0]:.3f}"
+        return "throughout"
+
+    def curve(self, name: str) -> CurveFit | None:
+        return next((curve for curve in self.curves if curve.name == name), None)
+
+    def predict(self, loss: np.ndarray, model: str | None = None) -> np.ndarray:
+        """Fitted score (original units) of `model` (default: `self.model`)."""
+        name = model or self.model
+        curve = self.curve(name)
+        if curve is None:
+            have = ", ".join(c.name for c in self.curves) or "none"
+            raise KeyError(f"no fitted curve '{name}'; have {have}")
+        sign = 1.0 if self.higher_is_better else -1.0
+        return sign * curve.predict(np.asarray(loss, dtype=float))
 
     def conf_int(self) -> tuple[float, float]:
-        """The threshold's 95% bootstrap interval (loss units)."""
+        """The onset's 95% bootstrap interval (loss units)."""
         return (self.ci_low, self.ci_high)
 
+    @property
+    def resolved(self) -> bool | None:
+        """Whether at least 2 observed points lie inside the 10-90% span of the rise (None
+        without an emergence)."""
+        if self.verdict not in ("emerges", "weak") or not math.isfinite(self.width):
+            return None
+        return self.n_in_rise >= 2
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-ready values (smooth fits as nested dicts)."""
-        out = asdict(self)
-        out["smooth"] = [asdict(fit) for fit in self.smooth]
+        """Plain, JSON-ready values (curves as nested dicts; the replicates' onsets left
+        out)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "onset_draws"}
+        out["curves"] = [asdict(curve) for curve in self.curves]
         out["bic"] = dict(self.bic)
+        out["evidence"] = None if self.evidence is None else asdict(self.evidence)
+        out["label"] = self.label
         return out
 
     def summary(self) -> str:
-        """A few human lines: verdict, threshold with interval, evidence."""
+        """A few human lines: the finding, the onset with its interval, the evidence."""
         lines = [f"verdict: {self.label} ({self.reason}); {self.n_points} points"
                  + (f", {self.n_dropped} dropped (NaN/inf)" if self.n_dropped else "")]
+        if self.note:
+            lines.append(f"note: {self.note}")
         if math.isfinite(self.threshold):
-            lines.append(f"threshold: {self.threshold:.4f} loss ({self.kinked_model}), 95% CI "
-                         f"[{self.ci_low:.4f}, {self.ci_high:.4f}] ({self.interval_method}"
-                         f"{'; open ' + self.ci_open if self.ci_open else ''}; "
-                         f"{self.n_nonrising} of {self.n_boot} replicates did not rise)")
-            lines.append(f"slope: {self.slope:+.4f} per unit loss decrease (z = "
-                         f"{self.slope_z:.1f}); baseline {self.baseline:.4f}"
-                         + _chance_text(self.baseline_at_chance, self.chance))
+            lines.append(
+                f"onset: {self.threshold:.4f} loss ({LABELS.get(self.model, self.model)}), "
+                f"95% CI [{self.ci_low:.4f}, {self.ci_high:.4f}] ({self.interval_method}"
+                f"{'; open ' + self.ci_open if self.ci_open else ''}; {self.n_nonrising} of "
+                f"{self.n_boot} replicates without a plateau; plateau-shaped winner in "
+                f"{self.plateau_share:.0%})")
+            lines.append(f"width (10-90%): {self.width:.4f} loss [{self.width_low:.4f}, "
+                         f"{self.width_high:.4f}], {self.width_frac:.1%} of the range, "
+                         f"{self.n_in_rise} points inside"
+                         + ("" if self.resolved else ": not resolved"))
+            lines.append(f"plateau {self.baseline:.4f}"
+                         + _chance_text(self.baseline_at_chance, self.chance)
+                         + f"; steepest slope {self.slope:+.4f} per unit loss decrease")
         if self.bic:
             bics = ", ".join(f"{name} {value:.1f}" for name, value in self.bic)
-            lines.append(f"BIC: {bics}; best smooth {self.best_smooth}, "
-                         f"delta_bic {self.delta_bic:.1f}")
+            lines.append(f"BIC: {bics}; plateau-shaped: {', '.join(self.plateau_shaped) or '-'};"
+                         f" delta_bic {self.delta_bic:.1f}")
         lines.append(f"p = {self.p_value:.3g}, q = {self.q_value:.3g}; design effect "
                      f"{self.design_effect:.2f}; emergence score: {self.emergence_score:.2f}")
         return "\n".join(lines)

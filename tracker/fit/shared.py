@@ -30,8 +30,8 @@ from scipy import stats
 
 from tracker.errors import TrackerError
 from tracker.fit.core import prepare_series
+from tracker.fit.curves import bic
 from tracker.fit.hinge import MIN_SIDE, _coefficients, _prefix, fit_hinge, wls_line
-from tracker.fit.smooth import bic
 from tracker.fit.weights import observation_weights
 
 

@@ -3,8 +3,9 @@ that every size crosses at the same loss.
 
 1. Same loss, same score. Three descriptions of one (task, metric) series, compared by
    BIC on the same weighted points (the weights of the threshold fit):
-   - pooled: one curve for every size (the series' chosen model: the hinge where the
-     verdict is ``threshold`` or ``weak``, else its best smooth model, a constant if flat);
+   - pooled: one curve for every size (the series' chosen curve, ThresholdFit.model: the
+     best plateau-shaped curve where the verdict is ``emerges`` or ``weak``, else the best
+     curve, a constant if flat);
    - offsets: the pooled curve plus a constant offset per size (each offset is the
      weighted mean of that size's residuals from the pooled curve: the pooled shape is
      held fixed, so offsets are slightly conservative; G - 1 more parameters);
@@ -15,10 +16,11 @@ that every size crosses at the same loss.
    metric's units) comes with a 95% percentile interval from resampling that size's
    checkpoints (treated as exchangeable given the curve: an approximation, since the
    checkpoints of one run are a sequence).
-2. Per-size thresholds: where the pooled verdict is ``threshold`` or ``weak``, the hinge is
-   fitted to each size alone when that size's losses span the pooled threshold with at
-   least 5 points on each side (the hinge's own rule), so one can see whether every size
-   turns at the same loss.
+2. Per-size onsets: where the pooled verdict is ``emerges`` or ``weak``, the pooled kind of
+   curve is fitted to each size alone when that size's losses span the pooled onset with
+   at least 5 points on each side (the hinge's own rule), and its onset taken on that
+   size's own range (tracker/fit/shape.py), so one can see whether every size turns at the
+   same loss.
 
 Needs model sizes: at least 2 sizes with 3 points each; else ``insufficient``.
 """
@@ -30,10 +32,13 @@ from typing import Literal
 
 import numpy as np
 
+from tracker.fit.candidates import BY_NAME
 from tracker.fit.core import prepare_series
-from tracker.fit.hinge import MIN_SIDE, fit_hinge
+from tracker.fit.curves import N_PARAMS, bic, sse_floor
+from tracker.fit.hinge import MIN_SIDE
 from tracker.fit.result import ThresholdFit
-from tracker.fit.smooth import FITTERS, N_PARAMS, bic, fit_sigmoid, sse_floor
+from tracker.fit.shape import Frame, judge
+from tracker.fit.smooth import fit_sigmoid
 from tracker.fit.weights import observation_weights
 
 SizeVerdict = Literal["consistent across sizes", "size matters", "insufficient"]
@@ -41,6 +46,7 @@ STRONG_BIC = 6.0
 MIN_SIZE_POINTS = 3
 N_RESAMPLES = 1000
 SIZE_STARTS = 3
+_KINKED_SIDES = ("hinge", "capped", "broken_stick")  # 5 points on each side of a kink
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,9 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
 
 
 def _pooled_model(fit: ThresholdFit) -> str:
-    if fit.verdict in ("threshold", "weak"):
-        return "hinge"
-    if fit.verdict == "flat" or not fit.best_smooth:
+    if fit.verdict == "flat" or not fit.model or fit.curve(fit.model) is None:
         return "constant"
-    return fit.best_smooth
+    return fit.model
 
 
 def _group_means(values: np.ndarray, weights: np.ndarray, codes: np.ndarray,
@@ -144,15 +148,20 @@ def _separate_sse(model: str, loss, y, weights, codes, residual, offsets) -> flo
     return sse
 
 
-def _own_fit_sse(model: str, loss, y, weights) -> float | None:
-    if len(y) < max(N_PARAMS[model] + 2, 2 * MIN_SIDE if model == "hinge" else 0):
+def _own_fit(model: str, loss, y, weights):
+    """The pooled kind of curve fitted to one size's points (None with too few for it, or
+    when the fit is not possible); a sigmoid from 3 starts: a worse per-size fit only
+    favours the pooled curve."""
+    if len(y) < max(N_PARAMS[model] + 2, 2 * MIN_SIDE if model in _KINKED_SIDES else 0):
         return None
-    if model == "hinge":
-        hinge = fit_hinge(loss, y, weights)
-        return float(hinge.sse[0]) if bool(hinge.ok[0]) else None
-    if model == "sigmoid":  # 3 starts: a worse per-size fit only favours the pooled curve
-        return fit_sigmoid(loss, y, weights, n_starts=SIZE_STARTS).sse
-    return FITTERS[model](loss, y, weights).sse  # only the pooled kind is needed
+    fit = (fit_sigmoid(loss, y, weights, n_starts=SIZE_STARTS) if model == "sigmoid"
+           else BY_NAME[model].fit(loss, y, weights))
+    return fit if np.isfinite(fit.sse) else None
+
+
+def _own_fit_sse(model: str, loss, y, weights) -> float | None:
+    fit = _own_fit(model, loss, y, weights)
+    return None if fit is None else float(fit.sse)
 
 
 def _offset_interval(residual, weights, mask, rng) -> tuple[float, float]:
@@ -165,7 +174,7 @@ def _offset_interval(residual, weights, mask, rng) -> tuple[float, float]:
 
 
 def _size_thresholds(fit, loss, y, weights, codes, names) -> tuple[SizeThreshold, ...]:
-    if fit.verdict not in ("threshold", "weak") or not np.isfinite(fit.threshold):
+    if fit.verdict not in ("emerges", "weak") or not np.isfinite(fit.threshold):
         return ()
     found = []
     for code, name in enumerate(names):
@@ -174,7 +183,11 @@ def _size_thresholds(fit, loss, y, weights, codes, names) -> tuple[SizeThreshold
         above = int((loss[mask] >= fit.threshold).sum())
         if below < MIN_SIDE or above < MIN_SIDE:
             continue
-        hinge = fit_hinge(loss[mask], y[mask], weights[mask])
-        if bool(hinge.ok[0]):
-            found.append(SizeThreshold(str(name), float(hinge.eta[0]), int(mask.sum())))
+        own = _own_fit(fit.model, loss[mask], y[mask], weights[mask])
+        if own is None:
+            continue
+        frame = Frame.of(loss[mask], fit.baseline_se, 0.0)
+        onset = float(judge(own.name, np.array([own.params]), frame).onset[0])
+        if np.isfinite(onset):
+            found.append(SizeThreshold(str(name), onset, int(mask.sum())))
     return tuple(found)

@@ -1,13 +1,20 @@
-"""Table-level fitting: one ThresholdFit per (task, metric) of a points table.
+"""Table-level fitting: one ThresholdFit per (task, metric) of a points table, and the
+mirage test between each accuracy-type metric and its continuous twins.
 
 This is what `tracker fit` and `tracker report` call. Series are pooled across families and
 sizes (Du et al.: checkpoints with the same loss score the same); the model size
 (family/size) is the group for the size bootstrap and the emergence score. Per-example rows,
 when given, feed the example bootstrap (same examples resampled for every checkpoint).
+
+Total by construction: each series is fitted on its own, and one whose fit raises (never
+expected: every fitter returns a reason instead) gets verdict `failed` with the error in its
+`note`, while the rest of the table is fitted and written.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,18 +25,23 @@ import pandas as pd
 
 from tracker.fit.core import DEFAULT_BOOT, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
-from tracker.fit.material import min_rise_for
+from tracker.fit.mirage import TwinPair, pair_twins, twins_frame
 from tracker.fit.parallel import default_workers, ordered_map
 from tracker.fit.pvalue import bh_q_values
 from tracker.fit.result import ThresholdFit
 from tracker.fit.sizes import SizeConsistency, size_consistency
 from tracker.fit.verdict import decide
-from tracker.points import BINOMIAL_METRICS, validate_points
+from tracker.metrics import BINOMIAL_METRICS, min_rise_for
+from tracker.points import validate_points
 
-THRESHOLD_COLUMNS = ("task", "metric", "verdict", "threshold", "ci_low", "ci_high", "slope",
-                     "baseline", "baseline_at_chance", "delta_bic", "best_smooth",
-                     "emergence_score", "n_points", "label", "kinked_model", "ci_open",
-                     "n_nonrising", "rise", "p_value", "q_value")
+LOG = logging.getLogger("tracker")
+THRESHOLD_COLUMNS = ("task", "metric", "verdict", "label", "threshold", "ci_low", "ci_high",
+                     "width", "width_low", "width_high", "width_frac", "n_in_rise",
+                     "resolved", "bracket", "slope", "baseline", "baseline_at_chance",
+                     "plateau_share", "model", "best_plateau", "best_no_plateau",
+                     "delta_bic", "emergence_score", "n_points", "ci_open", "n_nonrising",
+                     "rise", "p_value", "q_value", "note")
+FIT_COLUMNS = tuple(c for c in THRESHOLD_COLUMNS[2:] if c not in ("resolved", "bracket"))
 SIZE_COLUMNS = ("same_loss_same_score", "size_model_preferred", "size_offset",
                 "size_offset_size", "size_offset_ci_low", "size_offset_ci_high",
                 "size_thresholds")
@@ -47,27 +59,62 @@ class TableRow:
     points: pd.DataFrame
     sizes: SizeConsistency | None = None  # Du et al.'s claims; None without model sizes
 
+    @property
+    def bracket(self) -> str:
+        """Where a rise too sharp for the checkpoints lies: the checkpoints on either side
+        of its 10-90% span ('' when the span holds 2 points or more, or nothing emerges)."""
+        if self.fit.resolved is not False:
+            return ""
+        loss = self.points["loss"].to_numpy(float)
+        above = np.flatnonzero(loss > self.fit.upper)
+        below = np.flatnonzero(loss < self.fit.lower)
+        ends = [above[np.argmin(loss[above])] if above.size else None,
+                below[np.argmax(loss[below])] if below.size else None]
+        return " .. ".join(_checkpoint(self.points.iloc[i]) for i in ends if i is not None)
+
 
 @dataclass(frozen=True)
 class ThresholdTable:
-    """All fits of a points table, in (task, metric) order, and notes for the user."""
+    """All fits of a points table, in (task, metric) order, the mirage test's pairs, and
+    notes for the user."""
 
     rows: tuple[TableRow, ...]
     notes: tuple[str, ...] = ()
+    twins: tuple[TwinPair, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
-        """The thresholds.csv table (loss units for threshold/ci; metric units otherwise)."""
+        """The thresholds.csv table (loss units for the onset, its interval and the width;
+        metric units otherwise)."""
         records = [{"task": row.task, "metric": row.metric,
-                    **{c: getattr(row.fit, c) for c in THRESHOLD_COLUMNS[2:]},
+                    **{c: getattr(row.fit, c) for c in FIT_COLUMNS},
+                    "resolved": row.fit.resolved, "bracket": row.bracket,
                     **_size_columns(row.sizes)}
                    for row in self.rows]
         return pd.DataFrame(records, columns=[*THRESHOLD_COLUMNS, *SIZE_COLUMNS])
 
+    def twins_frame(self) -> pd.DataFrame:
+        """The twins.csv table (tracker/fit/mirage.py)."""
+        return twins_frame(self.twins)
+
     def write_csv(self, path: Path | str) -> Path:
+        """thresholds.csv at `path`, and twins.csv beside it."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.to_frame().to_csv(path, index=False)
+        self.twins_frame().to_csv(path.with_name("twins.csv"), index=False)
         return path
+
+    @property
+    def failed(self) -> tuple[TableRow, ...]:
+        return tuple(row for row in self.rows if row.fit.verdict == "failed")
+
+
+def _checkpoint(point: pd.Series) -> str:
+    """'size step N (loss)' for one point of a series."""
+    where = "/".join(str(v) for v in (point["family"], point["size"]) if str(v)) or "point"
+    step = point["step"]
+    step_text = f" step {step:.0f}" if isinstance(step, float) and math.isfinite(step) else ""
+    return f"{where}{step_text} ({point['loss']:.3f})"
 
 
 def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
@@ -79,8 +126,9 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
     names, so a series' fit does not depend on which other series are in the table (nor
     on `workers`, the processes fitting them: default 1 for fewer than 32 series, else the
     machine's cores up to 4; tracker/fit/parallel.py); its q-value (Benjamini-Hochberg over
-    every series' p-value) does, by design: a `threshold` verdict needs q <= 0.05 (else it
-    is `weak`, and the reason says so).
+    every series' p-value) does, by design: an `emerges` verdict needs q <= 0.05 (else it
+    is `weak`, and the reason says so). The joint bootstrap of every metric of one task is
+    seeded from the task's name alone, so the mirage test's onset gaps are paired.
 
     Example:
         >>> table = fit_table(pd.read_csv("points.csv"))  # doctest: +SKIP
@@ -92,7 +140,8 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
     groups = frame.groupby(["task", "metric"], sort=True)
     frames = [series.reset_index(drop=True) for _, series in groups]
     jobs = [(series, _example_matrix(series, examples), n_boot,
-             [base_seed, zlib.crc32(f"{task}\0{metric}".encode())])
+             [base_seed, zlib.crc32(f"{task}\0{metric}".encode())],
+             [base_seed, zlib.crc32(f"{task}\0".encode())])
             for ((task, metric), _), series in zip(groups, frames, strict=True)]
     count = workers if workers is not None else default_workers(len(jobs))
     rows = []
@@ -103,15 +152,35 @@ def fit_table(points: pd.DataFrame, examples: pd.DataFrame | None = None, *,
         rows.append(TableRow(task, metric, fit, series, sizes))
         if progress is not None:
             progress(i + 1, len(jobs), f"{task}/{metric}")
-    return ThresholdTable(tuple(with_q_values(rows)), validated.notes + circular)
+    rows = with_q_values(rows)
+    twins = pair_twins({(row.task, row.metric): row.fit for row in rows})
+    return ThresholdTable(tuple(rows), validated.notes + circular, twins)
 
 
 def _fit_job(job) -> tuple[ThresholdFit, SizeConsistency | None]:
-    """One series' fit and size checks (module level: run in worker processes too)."""
-    series, matrix, n_boot, seed = job
+    """One series' fit and size checks (module level: run in worker processes too). Any
+    exception is caught here and becomes verdict `failed` with its reason, so one series
+    can never stop the table."""
+    series, matrix, n_boot, seed, interval_seed = job
     child = np.random.default_rng(seed)
-    fit = fit_series(series, matrix, n_boot, child)
-    return fit, _consistency(series, fit, child)
+    try:
+        fit = fit_series(series, matrix, n_boot, child, interval_state=interval_seed)
+    except Exception as error:  # noqa: BLE001 - totality: recorded, never raised
+        return _failed(series, error), None
+    try:
+        return fit, _consistency(series, fit, child)
+    except Exception as error:  # noqa: BLE001 - the size check alone failed
+        note = f"the size check failed: {type(error).__name__}: {error}"
+        return replace(fit, note=(fit.note + "; " if fit.note else "") + note), None
+
+
+def _failed(series: pd.DataFrame, error: Exception) -> ThresholdFit:
+    task, metric = series["task"].iloc[0], series["metric"].iloc[0]
+    note = f"{type(error).__name__}: {error}"
+    LOG.warning("fit of %s/%s failed: %s", task, metric, note)
+    return ThresholdFit("failed", reason="the fit raised an error", note=note,
+                        n_points=len(series),
+                        higher_is_better=bool(series["higher_is_better"].iloc[0]))
 
 
 def with_q_values(rows: list[TableRow]) -> list[TableRow]:
@@ -122,10 +191,11 @@ def with_q_values(rows: list[TableRow]) -> list[TableRow]:
 
 
 def requalify(fit: ThresholdFit, q_value: float) -> ThresholdFit:
-    """The fit with its table-wide q-value; a threshold whose q exceeds 0.05 becomes weak."""
-    if fit.evidence is None or not fit.bic:
+    """The fit with its table-wide q-value; an emergence whose q exceeds 0.05 becomes weak."""
+    if fit.evidence is None or not fit.bic or fit.verdict not in ("emerges", "weak"):
         return replace(fit, q_value=q_value)
-    decision = decide(dict(fit.bic), replace(fit.evidence, q_value=q_value))
+    plateau = {name: name in fit.plateau_shaped for name, _ in fit.bic}
+    decision = decide(dict(fit.bic), plateau, replace(fit.evidence, q_value=q_value))
     return replace(fit, q_value=q_value, verdict=decision.verdict, reason=decision.reason,
                    evidence=replace(fit.evidence, q_value=q_value))
 
@@ -153,7 +223,8 @@ def without_proxy_source(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, 
 
 
 def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,
-               rng: np.random.Generator, interval_parts: bool = False) -> ThresholdFit:
+               rng: np.random.Generator, interval_parts: bool = False,
+               interval_state=None) -> ThresholdFit:
     """fit_threshold on one series' columns, then the emergence score by parameter count."""
     metric = str(series["metric"].iloc[0])
     higher = bool(series["higher_is_better"].iloc[0])
@@ -165,8 +236,8 @@ def fit_series(series: pd.DataFrame, examples: np.ndarray | None, n_boot: int,
                         groups=groups, higher_is_better=higher, chance=chance,
                         random_state=rng, binomial=metric in BINOMIAL_METRICS,
                         examples=examples, n_boot=n_boot, min_rise=min_rise_for(metric),
-                        interval_parts=interval_parts)
-    if groups is None or fit.verdict == "insufficient":
+                        interval_parts=interval_parts, interval_state=interval_state)
+    if groups is None or fit.verdict in ("insufficient", "failed"):
         return fit
     loss = series["loss"].to_numpy(float)
     finals = final_by_scale(loss, groups, series["params"].to_numpy(float),

@@ -1,27 +1,29 @@
-"""The verdict rule (DESIGN.md, Statistics: thresholds).
+"""The verdict rule (DESIGN.md, Statistics: emergence, thresholds, and the mirage test).
 
-BICs of the same weighted data (lower is better), with the design effect of points
-clustered in sizes (tracker/fit/clustering.py). The threshold models are the hinge (3
-parameters) and the capped hinge (4: flat, rise, flat); the kinked model is the better of
-the two. margin = BIC(best smooth) - BIC(kinked).
+The question is not "is the curve kinked or curved?" but: does the score stay on a plateau
+and then rise once the loss falls below some value? Every candidate curve (constant, line,
+power law, sigmoid, hinge, capped hinge, broken stick) is classed by the shape of its fitted
+curve on the observed range (tracker/fit/shape.py), not by its family; BICs are of the same
+weighted data, with the design effect of points clustered in sizes
+(tracker/fit/clustering.py). margin = BIC(best curve without a plateau) - BIC(best
+plateau-then-rise curve).
 
-| verdict        | rule                                                                     |
-|----------------|--------------------------------------------------------------------------|
-| insufficient   | fewer than 10 finite points                                              |
-| flat           | scores constant, or no model beats the constant by more than 2 BIC units |
-| slope change   | the broken stick (two slopes) beats the kinked model by > 2 BIC and the  |
-|                | best smooth model by > 10: the score already rose before the kink        |
-| threshold      | margin > 10, slope z > 3, eta interior, a material rise (material.py),   |
-|                | the deciding smooth competitor converged, and q <= 0.05 (pvalue.py)      |
-| weak           | margin in (6, 10] with z > 3 and eta interior; or margin > 10 with any   |
-|                | of the other conditions failing (the reason names which)                 |
-| smooth         | otherwise: a smooth model is as good or better (no decisive kink)        |
+| verdict      | rule                                                                       |
+|--------------|----------------------------------------------------------------------------|
+| insufficient | fewer than 10 finite points, or fewer than 3 distinct losses               |
+| flat         | no curve beats a constant by more than 2 BIC, or the best curve's fitted   |
+|              | change across the observed range is below the material rise (material.py)  |
+| emerges      | margin > 10, the rise seen by 5 points or more (below the loss where the   |
+|              | curve reaches 10% of its rise), the deciding fits converged, and q <= 0.05 |
+|              | across the table (pvalue.py)                                               |
+| weak         | margin in (6, 10]; or margin > 10 with another condition failing (the      |
+|              | reason names which)                                                        |
+| rises        | otherwise: a material change with no decisive plateau                      |
+| failed       | the fit raised (tracker/fit/table.py records the reason; never expected)   |
 
-`threshold` is further qualified by its plateau where chance is known: `threshold (from
-chance)` when the plateau is within the equivalence margin of chance, `threshold (kink
-above chance)` otherwise (ThresholdFit.label). The smooth models are linear, sigmoid (4
-parameters) and power law (3). Testing the hinge against the linear model alone (Davies)
-is not enough: every sigmoid would be called a threshold.
+A sigmoid that sits at chance and then climbs is therefore an emergence with a graded onset,
+not a "smooth alternative" of the hinge; a series that rises from its first checkpoint and
+then saturates has no plateau at high loss, and rises.
 """
 
 from __future__ import annotations
@@ -30,82 +32,92 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Verdict = Literal["threshold", "weak", "slope change", "smooth", "flat", "insufficient"]
-VERDICTS: tuple[str, ...] = ("threshold", "weak", "slope change", "smooth", "flat",
-                             "insufficient")
+import numpy as np
+
+Verdict = Literal["emerges", "weak", "rises", "flat", "insufficient", "failed"]
+VERDICTS: tuple[str, ...] = ("emerges", "weak", "rises", "flat", "insufficient", "failed")
 MIN_POINTS = 10
-THRESHOLD_MARGIN = 10.0
+MIN_LOSSES = 3
+MIN_BELOW = 5  # points in the rise, as the hinge asks of each side of its kink
+EMERGES_MARGIN = 10.0
 WEAK_MARGIN = 6.0
 FLAT_MARGIN = 2.0
-BROKEN_MARGIN = 2.0
-MIN_SLOPE_Z = 3.0
 MAX_Q = 0.05
-SMOOTH_MODELS = ("linear", "sigmoid", "power_law")
-KINKED_MODELS = ("hinge", "capped")
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the rule needs beyond the BICs (all about the kinked model)."""
+    """What the rule needs beyond the BICs and the shapes (metric units, loss units)."""
 
-    slope_z: float
-    interior: bool
-    rise: float
+    change: float  # the best curve's fitted change across the observed range, absolute
     min_rise: float
-    smooth_converged: bool = True
+    points_below: int  # observed points below the best plateau curve's 10% level
+    converged: bool  # the two deciding fits
     q_value: float = 0.0
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict, the best smooth and kinked models, and the BIC margin."""
+    """The verdict, its reason, the best curves with and without a plateau, the margin."""
 
     verdict: Verdict
-    best_smooth: str
-    delta_bic: float
     reason: str
-    kinked: str = "hinge"
+    best_plateau: str
+    best_other: str
+    delta_bic: float
 
 
-def best_kinked(bics: Mapping[str, float]) -> str:
-    return min((name for name in KINKED_MODELS if name in bics), key=lambda name: bics[name])
+def best_of(bics: Mapping[str, float], names) -> str:
+    """The lowest-BIC name among `names` ('' when there is none with a finite BIC)."""
+    finite = [name for name in names if np.isfinite(bics.get(name, np.inf))]
+    return min(finite, key=lambda name: bics[name]) if finite else ""
 
 
-def decide(bics: Mapping[str, float], evidence: Evidence) -> Decision:
-    """Apply the rule to BICs keyed by model name ('constant', SMOOTH_MODELS, KINKED_MODELS
-    and optionally 'broken_stick')."""
-    best_smooth = min(SMOOTH_MODELS, key=lambda name: bics[name])
-    kinked = best_kinked(bics)
-    margin = bics[best_smooth] - bics[kinked]
-    best_other = min(value for name, value in bics.items() if name != "constant")
-    clean = evidence.slope_z > MIN_SLOPE_Z and evidence.interior
+def decide(bics: Mapping[str, float], plateau: Mapping[str, bool],
+           evidence: Evidence) -> Decision:
+    """Apply the rule to BICs and shapes keyed by curve name ('constant' included)."""
+    curves = [name for name in bics if name != "constant"]
+    best_plateau = best_of(bics, [name for name in curves if plateau.get(name)])
+    best_other = best_of(bics, [name for name in curves if not plateau.get(name)])
+    if not best_plateau:
+        margin = -np.inf
+    elif not best_other:
+        margin = np.inf
+    else:
+        margin = float(bics[best_other] - bics[best_plateau])
 
     def out(verdict: Verdict, reason: str) -> Decision:
-        return Decision(verdict, best_smooth, margin, reason, kinked)
+        return Decision(verdict, reason, best_plateau, best_other, margin)
 
-    if bics["constant"] - best_other <= FLAT_MARGIN:
-        return out("flat", "no model beats a constant")
-    broken = bics.get("broken_stick", float("inf"))
-    if bics[kinked] - broken > BROKEN_MARGIN and bics[best_smooth] - broken > THRESHOLD_MARGIN:
-        return out("slope change", "two slopes beat a flat plateau and every smooth model")
-    if margin > THRESHOLD_MARGIN and clean:
+    best = best_of(bics, curves)
+    if not best or bics["constant"] - bics[best] <= FLAT_MARGIN:
+        return out("flat", "no curve beats a constant")
+    if not evidence.change >= evidence.min_rise:
+        return out("flat", f"the fitted change across the range, {evidence.change:.3g}, is "
+                           f"below the material {evidence.min_rise:g}")
+    if margin > EMERGES_MARGIN:
         failing = _failing(evidence)
         if not failing:
-            return out("threshold", f"{kinked} wins by > 10 BIC")
-        return out("weak", f"{kinked} wins by > 10 BIC but " + "; ".join(failing))
-    if margin > WEAK_MARGIN and (clean or margin > THRESHOLD_MARGIN):
-        why = "hinge wins by 6-10 BIC" if clean else "kink without a clear rise or at an edge"
-        return out("weak", why)
-    return out("smooth", f"{best_smooth} is as good as the {kinked}")
+            return out("emerges", f"a plateau-shaped {best_plateau} beats every curve "
+                                  "without a plateau by > 10 BIC")
+        return out("weak", f"a plateau-shaped {best_plateau} wins by > 10 BIC but "
+                           + "; ".join(failing))
+    if margin > WEAK_MARGIN:
+        return out("weak", f"a plateau-shaped {best_plateau} wins by only 6-10 BIC")
+    if not best_plateau:
+        return out("rises", "no candidate curve has a plateau")
+    return out("rises", f"no decisive plateau: {best_other} is within {max(margin, 0):.1f} "
+                        f"BIC of the plateau-shaped {best_plateau}")
 
 
 def _failing(evidence: Evidence) -> list[str]:
     failing = []
-    if not evidence.rise >= evidence.min_rise:
-        failing.append(f"the rise {evidence.rise:.3g} is below the material "
-                       f"{evidence.min_rise:g}")
-    if not evidence.smooth_converged:
-        failing.append("the deciding smooth competitor did not converge")
+    if evidence.points_below < MIN_BELOW:
+        failing.append(f"the rise is seen by {evidence.points_below} points (fewer than "
+                       f"{MIN_BELOW}, below its 10% level): evaluate checkpoints at lower "
+                       "loss")
+    if not evidence.converged:
+        failing.append("a deciding fit did not converge")
     if not evidence.q_value <= MAX_Q:
         failing.append(f"q = {evidence.q_value:.3g} > {MAX_Q} across the table")
     return failing

@@ -4,8 +4,8 @@ For each run (family/size) with tokens seen, the validation loss is fitted again
 as a power law with an offset, L(D) = E + B (D / D_med)^(-beta) (the smooth power law of
 the threshold fit, :func:`tracker.fit.smooth.fit_power_law`, with tokens as its x), to the
 run's checkpoints after the first 10% of its tokens (the warm-up, where no power law
-holds). For each series whose verdict is ``threshold`` or ``weak``, the crossing is where
-the curve meets the threshold eta: D* = D_med ((eta - E) / B)^(-1 / beta); the step is
+holds). For each series whose verdict is ``emerges`` or ``weak``, the crossing is where
+the curve meets the onset eta: D* = D_med ((eta - E) / B)^(-1 / beta); the step is
 D* over the run's tokens per step.
 
 Interval: the loss curve is refitted to B residual-bootstrap replicates; the low end is
@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from tracker.fit import bootstrap as boot
-from tracker.fit.smooth import SmoothFit, fit_power_law
+from tracker.fit.curves import CurveFit
+from tracker.fit.smooth import fit_power_law
 from tracker.fit.table import ThresholdTable
 
 WARMUP_FRACTION = 0.10
@@ -60,8 +61,8 @@ class LossCurve:
     """A run's fitted L(D), its checkpoints (tokens, step, loss) and tokens per step."""
 
     run: str
-    fit: SmoothFit | None
-    replicates: tuple[SmoothFit, ...]
+    fit: CurveFit | None
+    replicates: tuple[CurveFit, ...]
     checkpoints: pd.DataFrame
     tokens_per_step: float
 
@@ -88,11 +89,11 @@ def fit_loss_curve(run: str, checkpoints: pd.DataFrame, *, n_boot: int = 200,
     return LossCurve(run, fit, replicates, table, tokens_per_step)
 
 
-def tokens_at_loss(fit: SmoothFit, loss: float) -> float:
+def tokens_at_loss(fit: CurveFit, loss: float) -> float:
     """Tokens at which a falling fitted curve reaches ``loss``; inf if it never does.
 
     Example:
-        >>> curve = SmoothFit("power_law", (2.0, 1.0, 0.5, 1e6), 0.0)
+        >>> curve = CurveFit("power_law", (2.0, 1.0, 0.5, 1e6), 0.0)
         >>> round(tokens_at_loss(curve, 2.5))   # 2 + (D / 1e6)^-0.5 = 2.5 at D = 4e6
         4000000
     """
@@ -104,11 +105,11 @@ def tokens_at_loss(fit: SmoothFit, loss: float) -> float:
 
 def crossings(curve: LossCurve, table: ThresholdTable, level: float = 0.9
               ) -> list[Crossing]:
-    """One Crossing per series of ``table`` with a threshold (verdict threshold or weak)."""
+    """One Crossing per series of ``table`` with an onset (verdict emerges or weak)."""
     out = []
     for row in table.rows:
         fit = row.fit
-        if fit.verdict not in ("threshold", "weak") or not np.isfinite(fit.threshold):
+        if fit.verdict not in ("emerges", "weak") or not np.isfinite(fit.threshold):
             continue
         out.append(_crossing(curve, row.task, row.metric, fit.threshold,
                              (fit.ci_low, fit.ci_high), level))

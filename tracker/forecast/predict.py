@@ -42,8 +42,8 @@ from tracker.forecast.runs import (
 )
 from tracker.forecast.scaling import ScalingFit, fit_scaling_law
 from tracker.forecast.score import fit_score_curves, refit
-from tracker.metrics import metric_range
-from tracker.points import BINOMIAL_METRICS, validate_points
+from tracker.metrics import BINOMIAL_METRICS, metric_range
+from tracker.points import validate_points
 
 TOKEN_MATCH = 0.10  # a checkpoint within 10% of the asked token count stands for it
 COLUMNS = ("target", "params", "tokens", "step", "task", "metric", "curve", "predicted_loss",

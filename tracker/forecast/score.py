@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracker.fit.capped import fit_capped_hinge
+from tracker.fit.candidates import BY_NAME
 from tracker.fit.core import prepare_series
-from tracker.fit.hinge import fit_hinge, hinge_curve
-from tracker.fit.smooth import N_PARAMS, bic, fit_sigmoid, sse_floor
+from tracker.fit.curves import N_PARAMS, bic, sse_floor
+from tracker.fit.smooth import fit_sigmoid
 from tracker.fit.weights import observation_weights
 
 Predictor = Callable[[np.ndarray], np.ndarray]
-CANDIDATES = ("sigmoid", "hinge", "capped")  # names as in tracker.fit.smooth.N_PARAMS
+CANDIDATES = ("sigmoid", "hinge", "capped")  # names as in tracker.fit.curves
 REPLICATE_STARTS = 2
 
 
@@ -72,16 +72,8 @@ def refit(name: str, loss: np.ndarray, y: np.ndarray, w: np.ndarray, *,
     predictor (oriented units) and weighted SSE. ``replicate``: a bootstrap replicate,
     whose sigmoid is refined from the grid's REPLICATE_STARTS best starts rather than the
     fit module's default (the same fit on Pythia's series, at a third of the time)."""
-    if name == "sigmoid":
-        fit = fit_sigmoid(loss, y, w, n_starts=REPLICATE_STARTS) if replicate \
-            else fit_sigmoid(loss, y, w)
-        return fit.predict, float(fit.sse)
-    if name == "hinge":
-        arrays = fit_hinge(loss, y, w)
-        eta, c, k = float(arrays.eta[0]), float(arrays.c[0]), float(arrays.k[0])
-        return (lambda x: hinge_curve(x, eta, c, k)), float(arrays.sse[0])
-    if name == "capped":
-        capped = fit_capped_hinge(loss, y, w)
-        return capped.predict, float(capped.sse)
-    raise ValueError(f"unknown score curve '{name}'")
-
+    if name not in CANDIDATES:
+        raise ValueError(f"unknown score curve '{name}'")
+    fit = (fit_sigmoid(loss, y, w, n_starts=REPLICATE_STARTS) if replicate and name == "sigmoid"
+           else BY_NAME[name].fit(loss, y, w))
+    return fit.predict, float(fit.sse)

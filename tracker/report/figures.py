@@ -1,9 +1,13 @@
 """Report figures (matplotlib, Agg backend, no pyplot state): PNG files under figures/.
 
-- `loss_figure`: per task, one panel per metric: score against loss, the loss axis running
-  from high (left) to low (right) so "training progresses" reads left to right; points
-  coloured by model size; chance level; fitted hinge; best smooth curve; the threshold with
-  its 95% interval band; the verdict.
+- `findings_figure`: small multiples, two panels per task: its headline metric and that
+  metric's continuous twin side by side (tracker/report/findings.py).
+- `loss_figure`: per task, one panel per metric.
+  Every score-against-loss panel runs the loss axis from high (left) to low (right), so
+  "training progresses" reads left to right, and shows the points coloured by model size,
+  the chance level, the fitted curve the verdict rests on, and for an emergence its onset
+  (a line), the onset's 95% interval (a red band) and the 10-90% span of the rise (a blue
+  band); the labelled verdict in the corner.
 - `tokens_figure`: per task, one panel per metric: score against tokens seen, a line per size.
 - `forest_figure`: thresholds with intervals across tasks and metrics.
 """
@@ -19,12 +23,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tracker.fit.curves import LABELS
 from tracker.fit.table import TableRow
 from tracker.points import loss_label
 
-VERDICT_COLOURS = {"threshold": "#c0392b", "weak": "#e67e22", "smooth": "#2471a3",
-                   "flat": "#7f8c8d", "insufficient": "#7f8c8d",
-                   "slope change": "#8e44ad"}
+VERDICT_COLOURS = {"emerges": "#c0392b", "weak": "#e67e22", "rises": "#2471a3",
+                   "flat": "#7f8c8d", "insufficient": "#7f8c8d", "failed": "#000000"}
 PANEL_W, PANEL_H, MAX_COLS = 4.6, 3.6, 3
 
 
@@ -35,8 +39,8 @@ def safe_name(text: str) -> str:
     return cleaned if cleaned.strip(".") else "task"
 
 
-def figure_grid(n_panels: int) -> tuple[Figure, list]:
-    cols = min(n_panels, MAX_COLS)
+def figure_grid(n_panels: int, columns: int = MAX_COLS) -> tuple[Figure, list]:
+    cols = min(n_panels, columns)
     rows = math.ceil(n_panels / cols)
     size = (max(PANEL_W * cols, 7.5), PANEL_H * rows)
     figure = Figure(figsize=size, dpi=90, layout="constrained")
@@ -86,27 +90,51 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
                        label=label, alpha=0.8)
     if fit.chance is not None:
         ax.axhline(fit.chance, color="grey", linestyle=":", label=f"chance {fit.chance:g}")
-    if fit.bic:
-        grid = np.linspace(frame["loss"].min(), frame["loss"].max(), 300)
-        ax.plot(grid, fit.predict(grid, "hinge"), color="black", lw=1.5, label="hinge")
-        ax.plot(grid, fit.predict(grid, fit.best_smooth), color="#2471a3", ls="--",
-                lw=1.5, label=f"best smooth: {fit.best_smooth}")
-    if math.isfinite(fit.threshold) and fit.verdict in ("threshold", "weak"):
+    if fit.curves and fit.model:
+        grid = np.linspace(frame["loss"].min(), frame["loss"].max(), 400)
+        ax.plot(grid, fit.predict(grid), color="black", lw=1.5,
+                label=f"fit: {LABELS.get(fit.model, fit.model)}")
+    if math.isfinite(fit.threshold) and fit.verdict in ("emerges", "weak"):
+        if math.isfinite(fit.upper) and math.isfinite(fit.lower):
+            ax.axvspan(fit.lower, fit.upper, color="#2471a3", alpha=0.15, label="10-90% rise")
         if math.isfinite(fit.ci_low) or math.isfinite(fit.ci_high):  # open sides: data's edge
             low = fit.ci_low if math.isfinite(fit.ci_low) else float(frame["loss"].min())
             high = fit.ci_high if math.isfinite(fit.ci_high) else float(frame["loss"].max())
-            ax.axvspan(low, high, color="#c0392b", alpha=0.15, label="95% CI")
+            ax.axvspan(low, high, color="#c0392b", alpha=0.2, label="onset 95% CI")
         ax.axvline(fit.threshold, color="#c0392b", lw=1.2)
     verdict = fit.label + (f" at {fit.threshold:.3f}" if fit.verdict in (
-        "threshold", "weak") else "")
-    ax.text(0.02, 0.97, verdict, transform=ax.transAxes, va="top", fontsize=10,
+        "emerges", "weak") else "")
+    ax.text(0.02, 0.97, verdict, transform=ax.transAxes, va="top", fontsize=9,
             color=VERDICT_COLOURS[fit.verdict], fontweight="bold")
-    ax.set_title(f"{row.metric} ({'higher' if fit.higher_is_better else 'lower'} is better)",
-                 fontsize=10)
+    ax.set_title(f"{row.task}: {row.metric} "
+                 f"({'higher' if fit.higher_is_better else 'lower'} is better)", fontsize=9)
     ax.set_xlabel(loss_label(frame))
     ax.set_ylabel(row.metric)
     ax.invert_xaxis()
     add_legend(ax)
+
+
+def findings_figure(findings, path: Path) -> Path | None:
+    """Two panels per task, headline metric and its twin (None without tasks)."""
+    panels = [(f.headline, f.twin) for f in findings]
+    if not panels:
+        return None
+    per_row = 2 if len(panels) > 1 else 1
+    figure, axes = figure_grid(2 * per_row * math.ceil(len(panels) / per_row),
+                               columns=2 * per_row)
+    colours = _size_colours([row for pair in panels for row in pair if row is not None])
+    for i, (head, twin) in enumerate(panels):
+        _loss_panel(axes[2 * i], head, colours)
+        if twin is not None:
+            _loss_panel(axes[2 * i + 1], twin, colours)
+        else:
+            axes[2 * i + 1].set_visible(False)
+    for extra in axes[2 * len(panels):]:
+        extra.set_visible(False)
+    figure.suptitle("Each task's headline metric (left) and its continuous twin (right) "
+                    "against loss (lower loss to the right)")
+    figure.savefig(path)
+    return path
 
 
 def add_legend(ax, inside_up_to: int = 8) -> None:
@@ -172,8 +200,8 @@ def loss_curve_figure(rows: list[TableRow], path: Path) -> Path | None:
 
 
 def forest_figure(rows: list[TableRow], path: Path) -> Path:
-    """Thresholds (verdict threshold or weak) with their intervals, one line each."""
-    shown = [r for r in rows if r.fit.verdict in ("threshold", "weak")
+    """Onsets (verdict emerges or weak) with their intervals, one line each."""
+    shown = [r for r in rows if r.fit.verdict in ("emerges", "weak")
              and math.isfinite(r.fit.threshold)]
     height = max(2.0, 0.32 * len(shown) + 1.2)
     figure = Figure(figsize=(8, height), dpi=90, layout="constrained")
@@ -184,15 +212,15 @@ def forest_figure(rows: list[TableRow], path: Path) -> Path:
         colour = VERDICT_COLOURS[fit.verdict]
         ax.plot([fit.ci_low, fit.ci_high] if math.isfinite(fit.ci_low + fit.ci_high) else
                 [fit.threshold, fit.threshold], [i, i], color=colour, lw=2)
-        ax.plot(fit.threshold, i, "o", color=colour, mfc=colour if fit.verdict == "threshold"
+        ax.plot(fit.threshold, i, "o", color=colour, mfc=colour if fit.verdict == "emerges"
                 else "white")
     ax.set_yticks(range(len(shown)), [f"{r.task} / {r.metric}" for r in shown], fontsize=8)
     ax.invert_yaxis()
     ax.invert_xaxis()
     unit = loss_label(rows[0].points) if rows else "loss"
-    ax.set_xlabel(f"threshold in {unit}, 95% interval; filled = threshold, open = weak")
+    ax.set_xlabel(f"onset in {unit}, 95% interval; filled = emerges, open = weak")
     if not shown:
-        ax.text(0.5, 0.5, "no thresholds found", ha="center", va="center",
+        ax.text(0.5, 0.5, "nothing emerges", ha="center", va="center",
                 transform=ax.transAxes)
     figure.savefig(path)
     return path

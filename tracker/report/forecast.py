@@ -26,8 +26,8 @@ MAX_EXTRAPOLATION = 10.0  # the figure extends each curve to at most 10x its tok
 
 
 def crossing_section(table: ThresholdTable, path: Path) -> Section | None:
-    """The section, or None when no series has a threshold or no run has tokens seen."""
-    thresholds = [r for r in table.rows if r.fit.verdict in ("threshold", "weak")]
+    """The section, or None when nothing emerges or no run has tokens seen."""
+    thresholds = [r for r in table.rows if r.fit.verdict in ("emerges", "weak")]
     if not thresholds:
         return None
     points = pd.concat([r.points for r in table.rows], ignore_index=True)
@@ -44,7 +44,7 @@ def crossing_section(table: ThresholdTable, path: Path) -> Section | None:
             "ends.")
     figure = crossing_figure(curves, [(r.task, r.metric, r.fit.threshold) for r in thresholds],
                              points, path)
-    return Section("Threshold crossing forecast", text, HEADER, rows, (figure,))
+    return Section("Onset crossing forecast", text, HEADER, rows, (figure,))
 
 
 def crossing_figure(curves: list[LossCurve], thresholds: list[tuple[str, str, float]],
