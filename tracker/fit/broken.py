@@ -24,6 +24,8 @@ from scipy import optimize
 from tracker.fit.curves import CurveFit
 from tracker.fit.hinge import MIN_SIDE
 
+EXHAUSTIVE = 400  # breakpoints profiled at once
+
 
 @dataclass(frozen=True)
 class BrokenStick:
@@ -72,6 +74,16 @@ def _profile(L, Y, w, etas) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(((ry * ry) @ w)[:, None] - k * hy, 0.0), k
 
 
+def _breakpoints(n: int) -> np.ndarray:
+    """The order statistics tried as eta: every one with MIN_SIDE points on each side, or
+    EXHAUSTIVE of them evenly spaced for long series (the profile's arrays grow as n^2);
+    the polish then searches between the chosen one's neighbours."""
+    idx = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
+    if idx.size <= EXHAUSTIVE:
+        return idx
+    return np.unique(idx[np.linspace(0, idx.size - 1, EXHAUSTIVE).round().astype(int)])
+
+
 def fit_broken_stick(loss, y, weights) -> BrokenStick:
     """Least-squares broken stick for one series (loss need not be sorted)."""
     loss = np.asarray(loss, dtype=float)
@@ -81,11 +93,14 @@ def fit_broken_stick(loss, y, weights) -> BrokenStick:
     n = L.size
     if n < 2 * MIN_SIDE:
         return BrokenStick(float("nan"), float(w @ yy / w.sum()), 0.0, 0.0, float("inf"), False)
-    idx = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
+    idx = _breakpoints(n)
     sse = _profile(L, yy[None, :], w, L[idx])[0][0]
-    j = int(idx[np.argmin(sse)])
+    pick = int(np.argmin(sse))
+    j = int(idx[pick])
     eta = float(L[j])
-    lo, hi = L[max(j - 1, MIN_SIDE - 1)], L[min(j + 1, n - MIN_SIDE)]
+    below = int(idx[pick - 1]) if pick > 0 else j - 1  # the neighbouring breakpoints tried
+    above = int(idx[pick + 1]) if pick < idx.size - 1 else j + 1
+    lo, hi = L[max(below, MIN_SIDE - 1)], L[min(above, n - MIN_SIDE)]
     if hi > lo:
         res = optimize.minimize_scalar(lambda e: float(_profile(L, yy[None, :], w, [e])[0][0, 0]),
                                        bounds=(lo, hi), method="bounded",
@@ -118,7 +133,7 @@ def refit_broken(loss, Y, w, start: CurveFit):
     n, B = loss.size, len(Y)
     if n < 2 * MIN_SIDE:
         return np.full((B, 4), np.nan), np.full(B, np.inf), np.zeros(B, bool)
-    etas = loss[np.arange(MIN_SIDE, n - MIN_SIDE + 1)]
+    etas = loss[_breakpoints(n)]
     sse, k = _profile(loss, Y, w, etas)
     best = np.argmin(sse, axis=1)
     rows = np.arange(B)

@@ -12,7 +12,10 @@ Why by hand: no library fits a two-breakpoint segmented line with both outer seg
 The fit is a documented exhaustive search over both breakpoints followed by a polish:
 
 1. Every pair (cap, eta) of observed losses (cap < eta, at least MIN_SIDE points above eta
-   and MIN_CAP points at or below cap, so neither plateau rests on one point) is tried. For
+   and MIN_CAP points at or below cap, so neither plateau rests on one point) is tried;
+   above EXHAUSTIVE points (the pairs' arrays grow as n^2: 5,000 points would need 1.5 GB),
+   the pairs of EXHAUSTIVE evenly spaced order statistics, then every pair within one
+   spacing of the best of those. For
    a pair the model is linear in (c, k); the five weighted sums it needs (sum w, w z, w z^2,
    w y, w z y) come from prefix sums over the sorted losses in O(1), so all O(n^2) pairs
    cost O(n^2) vectorised arithmetic (about 20,000 pairs for 200 points).
@@ -36,6 +39,7 @@ from tracker.fit.curves import CurveFit
 from tracker.fit.hinge import MIN_SIDE
 
 MIN_CAP = 3  # points on the ceiling
+EXHAUSTIVE = 400  # breakpoints searched pairwise (80,000 pairs)
 LOCAL_WINDOW = 8  # order statistics either side of the data's eta, per replicate
 CAP_WINDOW = 2  # ... and of its cap
 POLISH_LEVELS = 5  # final resolution: a gap pair / 4^5
@@ -84,12 +88,20 @@ def fit_capped_hinge(loss, y, weights) -> CappedHinge:
     loss = np.asarray(loss, dtype=float)
     order = np.argsort(loss, kind="stable")
     L, yy, w = loss[order], np.asarray(y, dtype=float)[order], np.asarray(weights, float)[order]
-    grid = pair_search(L, yy[None, :], w)
+    n = L.size
+    thinned = n > EXHAUSTIVE
+    grid = pair_search(L, yy[None, :], w, EXHAUSTIVE if thinned else None)
     if not bool(grid["ok"][0]):
         mean = float(w @ yy / w.sum())
         return CappedHinge(float("nan"), float("nan"), mean, 0.0, float("inf"), ok=False)
-    best = _polish(L, yy, w, float(grid["cap"][0]), float(grid["eta"][0]))
-    return best
+    if thinned:  # every pair near the thinned optimum, within one thinning step
+        step = int(np.ceil(n / EXHAUSTIVE)) + 1
+        near = np.arange(-step, step + 1)
+        caps = np.searchsorted(L, float(grid["cap"][0])) + near
+        etas = np.searchsorted(L, float(grid["eta"][0])) + near
+        a_i, b_i = (g.ravel() for g in np.meshgrid(caps, etas, indexing="ij"))
+        grid = pair_search(L, yy[None, :], w, pairs=(a_i, b_i))
+    return _polish(L, yy, w, float(grid["cap"][0]), float(grid["eta"][0]))
 
 
 def pair_search(L: np.ndarray, y: np.ndarray, w: np.ndarray,

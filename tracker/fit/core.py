@@ -31,6 +31,9 @@ DEFAULT_BOOT = joint.DEFAULT_BOOT
 # Finite values beyond this overflow the fits' sums of squares (1e308 - -1e308 is inf): such
 # a series is not fitted (verdict failed, with the reason) rather than crashing inside scipy.
 MAX_MAGNITUDE = 1e100
+# Above this many points the fits' arrays (a bootstrap of 1,000 replicates x n) outgrow
+# memory (20,000 points: 1.4 GB, 10 s): a longer series is merged first (merge_points).
+MAX_POINTS = 20_000
 ABRUPT_MARGIN = 10.0  # a kinked curve beating the sigmoid by this much: an abrupt onset
 ABRUPT_WIDTH = 0.1  # ... or a rise completed within this fraction of the loss range
 CONTENDER_BIC = 40.0
@@ -113,7 +116,9 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
 
     Non-finite (loss, score) pairs are dropped and counted in `n_dropped`; fewer than 10
     points left gives verdict 'insufficient'; constant scores give 'flat'; a finite loss or
-    score beyond +-1e100 (MAX_MAGNITUDE) gives 'failed' with the reason in `note`.
+    score beyond +-1e100 (MAX_MAGNITUDE) gives 'failed' with the reason in `note`; more
+    than 20,000 points (MAX_POINTS) are merged first (:func:`merge_points`, said in
+    `note`).
 
     Example:
         >>> L = np.linspace(1.5, 4.0, 100)
@@ -129,6 +134,9 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
         note = (f"a loss or score beyond +-{MAX_MAGNITUDE:g} cannot be fitted (its squares "
                 "overflow); check the points' units")
         return ThresholdFit("failed", reason=note, note=note, **base)
+    if len(series.loss) > MAX_POINTS:
+        series, note = merge_points(series, MAX_POINTS)
+        base.update(n_points=len(series.loss), note=note)
     if len(series.loss) < MIN_POINTS:
         return ThresholdFit("insufficient", reason=f"fewer than {MIN_POINTS} points", **base)
     if np.unique(series.loss).size < MIN_LOSSES:
@@ -154,6 +162,39 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
     settings = dict(binomial=binomial, n_boot=n_boot, parts=interval_parts,
                     state=rng if interval_state is None else interval_state)
     return _result(series, weights, judged, chance, p_value, settings, base)
+
+
+def merge_points(series: Series, limit: int) -> tuple[Series, str]:
+    """At most `limit` points: each size's points, in loss order, merged in runs of
+    consecutive ones (as many runs per size as its share of the points allows, at least
+    one); a run's loss, score and per-example values are its means (weighted by n where n
+    is known) and its n their sum. Returns the merged series and a note saying so."""
+    n_points = len(series.loss)
+    codes = series.codes if series.codes is not None else np.zeros(n_points, dtype=int)
+    counts = series.n if series.n is not None else np.ones(n_points)
+    order = np.lexsort((series.loss, codes))
+    runs = []
+    for code in np.unique(codes):
+        members = order[codes[order] == code]
+        parts = max(1, int(limit * members.size // n_points))
+        runs += [part for part in np.array_split(members, parts) if part.size]
+    weights = [counts[run] for run in runs]
+    loss = np.array([np.average(series.loss[run], weights=w) for run, w in zip(runs, weights,
+                                                                                strict=True)])
+    y = np.array([np.average(series.y[run], weights=w) for run, w in zip(runs, weights,
+                                                                          strict=True)])
+    n = None if series.n is None else np.array([float(w.sum()) for w in weights])
+    merged_codes = None if series.codes is None else np.array([codes[run[0]] for run in runs])
+    examples = None if series.examples is None else np.stack(
+        [np.nanmean(series.examples[run], axis=0) for run in runs])
+    order = np.argsort(loss, kind="stable")
+    merged = Series(loss[order], y[order], None if n is None else n[order],
+                    None if merged_codes is None else merged_codes[order],
+                    None if examples is None else examples[order], series.n_dropped,
+                    series.sign)
+    note = (f"{n_points:,} points: each size's neighbouring points (in loss order) merged "
+            f"into {len(runs):,} (means, n summed)")
+    return merged, note
 
 
 def judge_series(series: Series, weights: np.ndarray, min_rise: float) -> Judged:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy import special
 
 CurveName = Literal["constant", "linear", "power_law", "sigmoid", "hinge", "capped",
                     "broken_stick"]
@@ -66,7 +67,10 @@ class CurveFit:
 
 
 def logistic(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free
+    """1 / (1 + e^-x), overflow-free and exact in the tails (scipy's expit: 0.5 (1 +
+    tanh(x / 2)) rounds to exactly 0 below x = -38, and a sigmoid fitted by its far tail,
+    e^(-(L - L0) / s) times a huge amplitude, then predicts a flat line)."""
+    return special.expit(x)
 
 
 def predict(name: str, params: np.ndarray, loss: np.ndarray) -> np.ndarray:

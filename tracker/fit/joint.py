@@ -230,6 +230,13 @@ def size_deviation(loss, residual, weights, curve: CurveFit, frame: Frame,
     J, g = jacobian(curve, loss, frame)
     if not (np.all(np.isfinite(J)) and np.all(np.isfinite(g))):
         return None
+    try:
+        return _size_deviation(residual, weights, J, g, codes)
+    except np.linalg.LinAlgError:  # an SVD that did not converge: sizes not resampled
+        return None
+
+
+def _size_deviation(residual, weights, J, g, codes) -> SizeDeviation:
     WJ = weights[:, None] * J
     info = J.T @ WJ
     influence = WJ @ (np.linalg.pinv(info) @ g)
@@ -261,7 +268,11 @@ def size_scale(sizes: SizeDeviation, residual: np.ndarray, noise: np.ndarray,
     WJ = weights[:, None] * J
     per_point = sizes.jackknife[:, None] * onehot  # (n, G)
     # the noise residualised on the tangent space, then summed per size: two products
-    per_size = noise @ per_point - (noise @ WJ) @ (np.linalg.pinv(J.T @ WJ) @ (J.T @ per_point))
+    try:
+        inverse = np.linalg.pinv(J.T @ WJ)
+    except np.linalg.LinAlgError:
+        return 0.0
+    per_size = noise @ per_point - (noise @ WJ) @ (inverse @ (J.T @ per_point))
     total = _jackknife_variance((residual @ per_point)[None, :])[0]
     noise_part = float(np.mean(_jackknife_variance(per_size)))
     value = max(total - noise_part, 0.0) / spread

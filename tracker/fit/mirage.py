@@ -101,8 +101,11 @@ def twin_verdict(metric: str, fit: ThresholdFit, twin: str,
     if first and second:
         return "survives", f"both emerge: the tipping point survives {twin}"
     if first and other.verdict == "rises":
-        return "made by the metric", (f"{metric} emerges but {twin} rises throughout: the "
-                                      "jump is made by the metric")
+        how = other.rises_how
+        change = (f", with a {how} ({float(how.rsplit(' ', 1)[1]) - fit.threshold:+.2f} "
+                  "from the onset)") if how.startswith("slope change") else ""
+        return "made by the metric", (f"{metric} emerges but {twin} rises throughout{change}: "
+                                      "the jump is made by the metric")
     if first:
         return "inconclusive", f"{metric} emerges but {twin} is flat"
     if second:

@@ -23,15 +23,12 @@ MAX_ITER iterations has not.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+
+from tracker.fit.curves import logistic
 
 FTOL = 1e-10
 MAX_ITER = 100
 MAX_MU = 1e10
-
-
-def logistic(x: np.ndarray) -> np.ndarray:
-    return special.expit(x)  # overflow-free
 
 
 def profile(theta: np.ndarray, loss, y, w) -> tuple[np.ndarray, ...]:
@@ -170,9 +167,11 @@ def solve_2x2(system: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     LinAlgError there."""
     a, b = system[:, 0, 0], system[:, 0, 1]
     c, d = system[:, 1, 0], system[:, 1, 1]
-    det = a * d - b * c
-    scale = np.abs(a * d) + np.abs(b * c)
-    regular = np.isfinite(det) & (np.abs(det) > 1e-12 * scale) & (scale > 0)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is not regular
+        det = a * d - b * c
+        scale = np.abs(a * d) + np.abs(b * c)
+        regular = np.isfinite(det) & np.isfinite(scale) & (np.abs(det) > 1e-12 * scale) & (
+            scale > 0)
     safe = np.where(regular, det, 1.0)
     diag = np.stack([a, d], axis=1)
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing steps go to a bound

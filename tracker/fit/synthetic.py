@@ -19,6 +19,8 @@ with a little jitter. Scores are Binomial(n_examples, p(L)) / n_examples, with p
                 range) that it has a plateau by the shape rule
 - gentle_power_law: the same with exponent 1 (9.7% of its rise at a fifth of the range): no
                 plateau
+- saturating:   chance + 0.35 (eta + 1.05 - L), capped at 0.85: it rises from the first
+                checkpoint and saturates, with no plateau at high loss
 - flat:         chance
 - mmlu_drift:   an MMLU-like slow drift above chance: chance + 0.005 (eta + 1 - L) plus a
                 small kink 0.02 max(eta - L, 0), with 14,000 examples (n_examples is
@@ -44,7 +46,7 @@ import pandas as pd
 from scipy import special
 
 Shape = Literal["hinge", "capped", "sigmoid", "mid_sigmoid", "wide_sigmoid", "linear",
-                "power_law", "gentle_power_law", "flat", "mmlu_drift"]
+                "power_law", "gentle_power_law", "saturating", "flat", "mmlu_drift"]
 THRESHOLD_SHAPES = ("hinge", "capped")
 EMERGING_SHAPES = ("hinge", "capped", "sigmoid", "mid_sigmoid")
 CEILING = 0.9
@@ -142,6 +144,8 @@ def _probability(shape: Shape, loss: np.ndarray, eta: float, slope: float,
         return chance + (0.9 - chance) / (1.0 + np.exp((loss - eta) / WIDTHS[shape]))
     if shape == "linear":
         return chance + 0.25 * (eta + 1.0 - loss)
+    if shape == "saturating":
+        return np.minimum(chance + 0.35 * (eta + 1.05 - loss), 0.85)
     if shape == "flat":
         return np.full_like(loss, chance)
     raise ValueError(f"unknown shape '{shape}'")

@@ -81,14 +81,20 @@ def fit_scaling_law(params, tokens, loss, weights=None, *, robust: bool = True,
     starts = _starts(n, d, loss, data_term) if start is None else [_theta(start, data_term)]
     for theta0 in starts:
         x0 = np.clip(theta0, lower + 1e-9, upper - 1e-9) if bounded else theta0
-        result = optimize.least_squares(
-            residual, x0, bounds=(lower, upper) if bounded else (-np.inf, np.inf),
-            loss="huber" if robust else "linear", f_scale=HUBER_DELTA if robust else 1.0,
-            max_nfev=400)
+        try:
+            result = optimize.least_squares(
+                residual, x0, bounds=(lower, upper) if bounded else (-np.inf, np.inf),
+                loss="huber" if robust else "linear", f_scale=HUBER_DELTA if robust else 1.0,
+                max_nfev=400)
+        except (ValueError, np.linalg.LinAlgError):  # not finite at this start: the next
+            continue
         converged = converged or result.status > 0
         if best is None or result.cost < best.cost:
             best = result
-    assert best is not None
+    if best is None:  # no start could be refined: a value, never an exception
+        nan = float("nan")
+        return ScalingFit(nan, nan, nan, nan, nan, data_term, (float(d.min()), float(d.max())),
+                          int(len(loss)), False)
     theta = best.x
     log_e, log_a, alpha = theta[:3]
     log_b, beta = (theta[3], theta[4]) if data_term else (-np.inf, 0.0)
