@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("lambada_openai", "arc_easy", "arc_challenge", "piqa", "sciq", "winogrande", "mmlu",
          "logiqa", "wsc")
 FIGURES = {"arc_easy": "pythia-arc-easy.png", "logiqa": "pythia-logiqa.png"}
-COLUMNS = ["task", "metric", "verdict", "threshold", "ci_low", "ci_high", "baseline",
-           "baseline_at_chance", "delta_bic", "best_smooth", "same_loss_same_score",
-           "size_model_preferred", "size_offset", "size_offset_ci_low", "size_offset_ci_high",
-           "size_offset_size"]
+COLUMNS = ["task", "metric", "label", "threshold", "ci_low", "ci_high", "width", "baseline",
+           "baseline_at_chance", "model", "best_no_plateau", "delta_bic", "q_value",
+           "same_loss_same_score", "size_model_preferred", "size_offset",
+           "size_offset_ci_low", "size_offset_ci_high", "size_offset_size"]
+TWIN_COLUMNS = ["task", "metric", "twin", "verdict", "gap", "gap_low", "gap_high", "reason"]
 
 
 def run(command: list[str]) -> None:
@@ -40,14 +41,17 @@ def run(command: list[str]) -> None:
 
 
 def show(title: str, path: Path) -> None:
-    table = pd.read_csv(path)[COLUMNS]
-    is_threshold = table["verdict"].isin(["threshold", "weak"])
-    for column in ("threshold", "ci_low", "ci_high"):
-        table[column] = table[column].where(is_threshold)
+    table = pd.read_csv(path)
+    emerging = table["verdict"].isin(["emerges", "weak"])
+    for column in ("threshold", "ci_low", "ci_high", "width"):
+        table[column] = table[column].where(emerging)
     table["baseline_at_chance"] = table["baseline_at_chance"].map(
         {True: "yes", False: "no"}).fillna("-")
     print(f"\n### {title}\n")
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(table[COLUMNS].to_markdown(index=False, floatfmt=".3f"))
+    twins = pd.read_csv(path.with_name("twins.csv"))[TWIN_COLUMNS]
+    print(f"\n### {title}: the mirage test\n")
+    print(twins.to_markdown(index=False, floatfmt=".3f"))
 
 
 def main() -> None:

@@ -92,14 +92,17 @@ def run(args) -> int:
 
 
 def check_fitted(table) -> None:
-    """One stderr line per series whose fit failed; a TrackerError (exit 1, nothing
-    written) when no series was fitted at all."""
-    for row in table.failed:
+    """One stderr line per series whose fit failed; when no series was fitted at all, one
+    line only, as a FitError (exit 1, nothing written)."""
+    failed = table.failed
+    if table.rows and len(failed) == len(table.rows):
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise FitError(f"no series could be fitted: {first.task}/{first.metric}: "
+                       f"{first.fit.note}{more}; nothing written")
+    for row in failed:
         print_note(f"the fit of {row.task}/{row.metric} failed ({row.fit.note}); the other "
                    "series are fitted")
-    if table.rows and len(table.failed) == len(table.rows):
-        raise FitError(f"none of the {len(table.rows)} series could be fitted (reasons "
-                       "above); nothing written")
 
 
 def shared_lines(table, tasks: list[str]) -> list[str]:
