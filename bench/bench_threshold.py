@@ -64,7 +64,7 @@ CASES = (
     Case("flat at chance, bias 0.01", "flat", 0.0, 0.01),
     Case("MMLU-like drift (14,000 examples)", "mmlu_drift"),
 )
-COLUMNS = ["emerges", "emerges (from chance)", "emerges (above chance)", "weak", "rises",
+COLUMNS = ["emerges", "emerges (from chance)", "emerges (not at chance)", "weak", "rises",
            "flat", "rmse", "coverage", "cov_examples", "cov_sizes", "seconds"]
 MIRAGE_COLUMNS = ["made by the metric", "survives", "inconclusive", "twin only", "neither",
                   "gap", "seconds"]

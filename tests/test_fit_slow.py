@@ -111,3 +111,20 @@ def test_report_renders_in_chromium(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "screenshot.png").stat().st_size > 50_000
+
+
+def test_every_pythia_mmlu_series_is_flat(tmp_path):
+    """Pythia's published MMLU: from below chance at initialisation (0.22) to chance, and a
+    point or two above it for the largest models: no ability, on every checkpoint and on
+    the steps after the proxy loss's gap (>= 1000). The earlier rule called it smooth."""
+    from tracker.fit.table import fit_table
+    from tracker.points import read_run
+
+    run = tmp_path / "pythia"
+    assert main(["import", "lm-eval", "--published", "pythia-v1", "--run", str(run),
+                 "--quiet"]) == 0
+    points, examples = read_run(run, tasks=["mmlu", "validation"])
+    for subset in (points, points[points["step"] >= 1000]):
+        table = fit_table(subset, examples, n_boot=200)
+        assert {row.metric: row.fit.verdict for row in table.rows} == {
+            "accuracy": "flat", "accuracy_norm": "flat"}

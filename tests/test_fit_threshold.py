@@ -86,6 +86,19 @@ def test_flat_at_chance_and_an_mmlu_like_drift_are_flat():
     assert drift.verdict == "flat" and "below the material" in drift.reason
 
 
+def test_a_climb_from_below_chance_to_chance_is_no_ability():
+    """A random model's answer-format bias (0.20 on a 4-way task) unlearnt, then a point
+    above chance: a change of 0.06 in all, but only 0.01 from chance up (Pythia's MMLU)."""
+    rng = np.random.default_rng(12)
+    loss = np.sort(rng.uniform(2.0, 20.0, 300))
+    p = np.where(loss > 5, 0.25 - 0.05 * (loss - 5) / 15, 0.25 + 0.01 * (5 - loss) / 3)
+    score = rng.binomial(14_000, p) / 14_000
+    fit = fit_threshold(loss, score, n=np.full(300, 14_000), binomial=True, chance=0.25)
+    assert fit.verdict == "flat" and "material" in fit.reason
+    no_chance = fit_threshold(loss, score, n=np.full(300, 14_000), binomial=True)
+    assert no_chance.verdict != "flat"  # the same change, chance unknown, is material
+
+
 def test_constant_scores_are_flat_without_crashing():
     fit = fit_threshold(np.linspace(1, 3, 50), np.full(50, 0.25), chance=0.25)
     assert fit.verdict == "flat" and fit.baseline == 0.25 and fit.baseline_at_chance

@@ -148,7 +148,7 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
                             baseline_at_chance=at_chance(level, 0.0, chance), p_value=1.0,
                             q_value=1.0, rise=0.0, **base)
     weights = observation_weights(series.y, series.n, binomial)
-    judged = judge_series(series, weights, min_rise)
+    judged = judge_series(series, weights, min_rise, chance)
     p_value = 1.0
     decision = judged.decision
     if decision.delta_bic > EMERGES_MARGIN:
@@ -197,7 +197,8 @@ def merge_points(series: Series, limit: int) -> tuple[Series, str]:
     return merged, note
 
 
-def judge_series(series: Series, weights: np.ndarray, min_rise: float) -> Judged:
+def judge_series(series: Series, weights: np.ndarray, min_rise: float,
+                 chance: float | None = None) -> Judged:
     """Every candidate fitted, classed by shape and ranked by BIC with the design effect of
     the deciding comparison; then the rule (with q = 0: the p-value comes after)."""
     loss, y = series.loss, series.y
@@ -213,7 +214,8 @@ def judge_series(series: Series, weights: np.ndarray, min_rise: float) -> Judged
     ranking = joint.Ranking(frame, floor, deff, n_points)
     by_name = {fit.name: fit for fit in fits}
     best = best_of(bics, [name for name in bics if name != "constant"])
-    change = _change(by_name[best], frame) if best else 0.0
+    chance_level = None if chance is None or not np.isfinite(chance) else series.sign * chance
+    change = _change(by_name[best], frame, chance_level) if best else 0.0
     provisional = decide(bics, plateau, Evidence(change, min_rise, 0, True))
     rise_starts = (shapes[provisional.best_plateau].upper[0] if provisional.best_plateau
                    else np.nan)
@@ -258,11 +260,18 @@ def _design_effect(series: Series, weights, fits, plain, plateau) -> float:
     return value if np.isfinite(value) else 1.0
 
 
-def _change(curve: CurveFit, frame: Frame) -> float:
-    """The fitted curve's largest change across the observed range (absolute)."""
+def _change(curve: CurveFit, frame: Frame, chance: float | None) -> float:
+    """The fitted curve's largest change across the observed range (absolute), counted
+    from chance up where chance is known (oriented): a score that climbs from below
+    chance to chance (a random model's answer-format bias being unlearnt: Pythia's MMLU
+    at initialisation) shows no ability by that."""
     values = curve.predict(np.linspace(frame.low, frame.high, 129))
-    change = float(np.ptp(values)) if np.all(np.isfinite(values)) else 0.0
-    return change
+    if not np.all(np.isfinite(values)):
+        return 0.0
+    low, high = float(values.min()), float(values.max())
+    if chance is not None:
+        low = min(max(low, chance), high)
+    return high - low
 
 
 def _result(series, weights, judged: Judged, chance, p_value, settings, base) -> ThresholdFit:

@@ -32,7 +32,7 @@ class ThresholdFit:
     returns original units.
 
     `verdict` (tracker/fit/verdict.py): emerges, weak, rises, flat, insufficient, failed;
-    `label` adds the qualifiers (from chance / above chance, abrupt / graded; a slope
+    `label` adds the qualifiers (from / above / below chance, abrupt / graded; a slope
     change). `model` is the curve the onset and the figures' fit come from: the best
     plateau-shaped curve for emerges and weak, else the best curve. `delta_bic` =
     BIC(best curve without a plateau) - BIC(best plateau-shaped curve): positive favours an
@@ -96,10 +96,14 @@ class ThresholdFit:
 
     @property
     def plateau(self) -> str:
-        """'from chance', 'above chance', or '' (chance unknown, or no emergence)."""
+        """'from chance', 'above chance', 'below chance', or '' (chance unknown, or no
+        emergence); above and below in the metric's own direction."""
         if self.verdict not in ("emerges", "weak") or self.baseline_at_chance is None:
             return ""
-        return "from chance" if self.baseline_at_chance else "above chance"
+        if self.baseline_at_chance:
+            return "from chance"
+        better = (self.baseline > self.chance) == self.higher_is_better
+        return "above chance" if better else "below chance"
 
     @property
     def label(self) -> str:

@@ -28,7 +28,7 @@ from tracker.points import validate_points
 CHANCE = 0.25
 NULL_SHAPES: tuple[Shape, ...] = ("wide_sigmoid", "linear", "gentle_power_law", "saturating",
                                   "flat")
-LABELS = ("emerges (from chance)", "emerges (above chance)", "weak", "rises", "flat",
+LABELS = ("emerges (from chance)", "emerges (not at chance)", "weak", "rises", "flat",
           "insufficient", "failed")
 
 
@@ -81,7 +81,7 @@ def run_case(case: Case, reps: int, seed: int, n_boot: int = 1000,
     def mean(values):
         return float(np.mean(values)) if values else float("nan")
 
-    return {"emerges": counts["emerges (from chance)"] + counts["emerges (above chance)"],
+    return {"emerges": counts["emerges (from chance)"] + counts["emerges (not at chance)"],
             **counts,
             "rmse": float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan"),
             "coverage": mean(joint), "cov_examples": mean(example), "cov_sizes": mean(group)}
@@ -89,7 +89,7 @@ def run_case(case: Case, reps: int, seed: int, n_boot: int = 1000,
 
 def _label(fit: ThresholdFit) -> str:
     if fit.verdict == "emerges":
-        return "emerges (above chance)" if fit.baseline_at_chance is False else (
+        return "emerges (not at chance)" if fit.baseline_at_chance is False else (
             "emerges (from chance)")
     return fit.verdict
 
