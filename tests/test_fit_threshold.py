@@ -32,7 +32,7 @@ def test_hinge_emerges_from_chance_with_its_onset_covered():
     assert fit.ci_low < 2.4 < fit.ci_high and fit.ci_high - fit.ci_low < 0.15
     assert fit.baseline_at_chance is True and fit.slope == pytest.approx(0.5, abs=0.05)
     assert fit.interval_method == "binomial+groups" and fit.delta_bic > 10
-    assert fit.plateau_share > 0.95
+    assert fit.plateau_share > 0.95 and not fit.steepening
 
 
 @pytest.mark.parametrize("shape", ["sigmoid", "mid_sigmoid"])

@@ -10,7 +10,7 @@ import numpy as np
 from tracker.fit import joint
 from tracker.fit.candidates import fit_candidates
 from tracker.fit.clustering import design_effect
-from tracker.fit.curves import KINKED, CurveFit, bic, sse_floor
+from tracker.fit.curves import KINKED, CurveFit, bic, sse_floor, steepest
 from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
 from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
@@ -307,6 +307,7 @@ def _result(series, weights, judged: Judged, chance, p_value, settings, base) ->
                                     settings["parts"])
     level = float(sign * shape["level"])
     span = frame.high - frame.low
+    steepest_at = float(steepest(model, np.array([chosen.params]), frame.low, frame.high)[0][0])
     width = shape["upper"] - shape["lower"]
     inside = (series.loss >= shape["lower"]) & (series.loss <= shape["upper"])
     return ThresholdFit(
@@ -318,6 +319,7 @@ def _result(series, weights, judged: Judged, chance, p_value, settings, base) ->
         width_frac=width / span if span > 0 else np.nan, upper=shape["upper"],
         lower=shape["lower"], n_in_rise=int(inside.sum()),
         plateau_share=interval.plateau_share, interior=True, rise=shape["rise"],
+        steepening=bool(steepest_at <= frame.low + 1e-9 * max(span, 1e-12)),
         interval_method=interval.method, ci_example=interval.example,
         ci_group=interval.group, n_nonrising=interval.n_nonrising, ci_open=interval.open_side,
         interval_note=interval.note, onset_draws=interval.draws, **common)

@@ -44,7 +44,9 @@ class ThresholdFit:
     in sizes used by BIC; `p_value` the parametric-bootstrap p for "a plateau-shaped curve
     beats every curve without one", `q_value` its Benjamini-Hochberg adjustment across the
     table (= p for a lone fit). `converged` is False when any candidate's refinement did
-    not settle (see `curves[i].message`). `note` says why a fit failed.
+    not settle (see `curves[i].message`). `steepening`: the curve still steepens at the
+    lowest observed loss, so its onset (the steepest tangent's) moves with the end of the
+    data. `note` says why a fit failed, or that its points were merged.
     """
 
     verdict: Verdict
@@ -68,6 +70,8 @@ class ThresholdFit:
     upper: float = NAN  # the loss where the rise reaches 10%
     lower: float = NAN  # ... and 90%
     n_in_rise: int = 0  # observed points with loss in [lower, upper]
+    steepening: bool = False  # the curve is steepest at the lowest loss: the onset moves
+    # with the end of the data (an accelerating rise, e.g. exact match p^8)
     plateau_share: float = NAN
     emergence_score: float = NAN
     n_points: int = 0

@@ -37,7 +37,7 @@ from tracker.points import validate_points
 LOG = logging.getLogger("tracker")
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "label", "threshold", "ci_low", "ci_high",
                      "width", "width_low", "width_high", "width_frac", "n_in_rise",
-                     "resolved", "bracket", "slope", "baseline", "baseline_at_chance",
+                     "resolved", "bracket", "steepening", "slope", "baseline", "baseline_at_chance",
                      "plateau_share", "model", "best_plateau", "best_no_plateau",
                      "delta_bic", "emergence_score", "n_points", "ci_open", "n_nonrising",
                      "rise", "p_value", "q_value", "note")

@@ -88,6 +88,9 @@ def describe(name: str, fit: ThresholdFit, unit: str) -> str:
         text = f"{name} {verb}{chance} at {where}{interval}{how}"
         if fit.resolved is False:
             text += " (the rise falls between two checkpoints: not resolved)"
+        elif fit.steepening:
+            text += (" (still steepening at the lowest loss evaluated: the onset moves with "
+                     "it)")
         return text
     if fit.verdict == "rises":
         how = fit.rises_how
