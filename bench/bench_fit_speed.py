@@ -86,7 +86,7 @@ def main() -> None:
     medians = {name: float(np.median([r["wall"] for r in rows])) for name, rows in
                results.items()}
     new = medians["this tree"]
-    print(f"\nmedian wall: " + ", ".join(f"{name} {value:.1f} s" for name, value in
+    print("\nmedian wall: " + ", ".join(f"{name} {value:.1f} s" for name, value in
                                         medians.items()))
     for name, value in medians.items():
         if name != "this tree":

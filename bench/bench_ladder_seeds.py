@@ -85,11 +85,13 @@ def main() -> None:
     print_verdicts(tables)
     print("\nx axis: the text-only validation loss (second validation set)")
     print_verdicts(text_tables)
+    print_twins({seed: args.out / str(seed) for seed in seeds})
     print_headline_scores(points)
     print_same_loss(tables)
     if args.figures:
         runs = {seed: args.out / str(seed) for seed in seeds}
-        for path in draw_figures(points, runs, args.figures):
+        fits = {"mixture": tables, "text": text_tables}
+        for path in draw_figures(points, runs, args.figures, fits):
             print(f"wrote {path}")
     print("\nper seed: wall time of train + eval (the main job without set-up), load average")
     for seed, (seconds, load) in timings.items():
@@ -179,26 +181,48 @@ def load_average() -> str:
 def print_verdicts(tables: dict[int, pd.DataFrame]) -> None:
     seeds = list(tables)
     frame = pd.concat([t.assign(seed=s) for s, t in tables.items()])
-    print("\nverdicts and thresholds across seeds (threshold: loss where the verdict has one)")
-    header = ["task", "metric", *[f"seed {s}" for s in seeds], "agree", "thresholds",
+    print("\nverdicts and onsets across seeds (onset [95% CI] where the verdict has one)")
+    header = ["task", "metric", *[f"seed {s}" for s in seeds], "agree", "onsets",
               "median [range]"]
     rows = []
     for (task, metric), group in frame.groupby(["task", "metric"], sort=True):
         by_seed = group.set_index("seed")
-        verdicts = [str(by_seed.loc[s, "verdict"]) if s in by_seed.index else "-" for s in seeds]
-        common, count = Counter(verdicts).most_common(1)[0]
-        found = [float(by_seed.loc[s, "threshold"]) for s in seeds if s in by_seed.index
-                 and by_seed.loc[s, "verdict"] in ("threshold", "weak")
-                 and np.isfinite(by_seed.loc[s, "threshold"])]
+        verdicts = [str(by_seed.loc[s, "label"]) if s in by_seed.index else "-" for s in seeds]
+        common, count = Counter(v.split(" (")[0] for v in verdicts).most_common(1)[0]
+        emerging = [s for s in seeds if s in by_seed.index
+                    and by_seed.loc[s, "verdict"] in ("emerges", "weak")
+                    and np.isfinite(by_seed.loc[s, "threshold"])]
+        found = [float(by_seed.loc[s, "threshold"]) for s in emerging]
+        intervals = [f"{by_seed.loc[s, 'threshold']:.3f} [{by_seed.loc[s, 'ci_low']:.3f}, "
+                     f"{by_seed.loc[s, 'ci_high']:.3f}]" for s in emerging]
         spread = (f"{np.median(found):.3f} [{min(found):.3f}, {max(found):.3f}]"
                   if found else "-")
         headline = "*" if metric == headline_metric(set(group["metric"]) |
                                                     set(frame[frame.task == task]["metric"])) \
             else ""
         rows.append([task, metric + headline, *verdicts, f"{count}/{len(seeds)} {common}",
-                     " ".join(f"{t:.3f}" for t in found) or "-", spread])
+                     "; ".join(intervals) or "-", spread])
     print_table(header, rows)
     print("* headline metric of the task")
+
+
+def print_twins(runs: dict[int, Path]) -> None:
+    """The mirage test per (task, metric, twin): each seed's pair verdict and onset gap."""
+    print("\nthe mirage test (twins.csv, mixture loss): pair verdict [onset gap] per seed")
+    frames = [pd.read_csv(run / "twins.csv").assign(seed=seed) for seed, run in runs.items()
+              if (run / "twins.csv").is_file()]
+    if not frames:
+        return
+    frame = pd.concat(frames)
+    rows = []
+    for (task, metric, twin), group in frame.groupby(["task", "metric", "twin"], sort=True):
+        by_seed = group.set_index("seed")
+        cells = [(f"{by_seed.loc[s, 'verdict']}" + (f" [{by_seed.loc[s, 'gap']:+.3f}]"
+                                                    if np.isfinite(by_seed.loc[s, 'gap'])
+                                                    else "")) if s in by_seed.index else "-"
+                 for s in runs]
+        rows.append([task, metric, twin, *cells])
+    print_table(["task", "metric", "twin", *[f"seed {s}" for s in runs]], rows)
 
 
 def headline_metric(metrics: set[str]) -> str | None:
@@ -249,10 +273,12 @@ def _fmt(value) -> str:
         return str(value)
 
 
-def draw_figures(points: dict[int, pd.DataFrame], runs: dict[int, Path], out: Path
-                 ) -> list[Path]:
+def draw_figures(points: dict[int, pd.DataFrame], runs: dict[int, Path], out: Path,
+                 fits: dict[str, dict[int, pd.DataFrame]]) -> list[Path]:
     """Per task: its headline metric against the mixture loss (top row) and the text loss
-    (bottom row), one column per seed, one line per size; loss falls to the right."""
+    (bottom row), one column per seed, one line per size; loss falls to the right. Each
+    panel names that fit's verdict and, for an emergence, draws its onset (red line) and
+    95% interval (red band) and the 10-90% span of the rise (blue band)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -276,9 +302,22 @@ def draw_figures(points: dict[int, pd.DataFrame], runs: dict[int, Path], out: Pa
                     at = at.sort_values("step")
                     x = at["loss"] if losses is None else at["step"].map(losses.get(size, {}))
                     ax.plot(x, at["score"], marker="o", markersize=2.5, linewidth=1, label=size)
+                table = fits[axis_name][seed]
+                fit = table[(table.task == task) & (table.metric == metric)]
+                label = str(fit["label"].iloc[0]) if len(fit) else "-"
+                if len(fit) and fit["verdict"].iloc[0] in ("emerges", "weak"):
+                    first = fit.iloc[0]
+                    if np.isfinite(first["rise_10"]) and np.isfinite(first["rise_90"]):
+                        ax.axvspan(first["rise_90"], first["rise_10"], color="#2471a3",
+                                   alpha=0.15)
+                    low, high = ax.get_xlim()
+                    ax.axvspan(max(first["ci_low"], min(low, high)),
+                               min(first["ci_high"], max(low, high)), color="#c0392b",
+                               alpha=0.2)
+                    ax.axvline(first["threshold"], color="#c0392b", linewidth=1)
                 ax.invert_xaxis()
                 ax.set_xlabel(f"{axis_name} validation, bits per byte", fontsize=8)
-                ax.set_title(f"seed {seed}", fontsize=9)
+                ax.set_title(f"seed {seed}: {label}", fontsize=8)
                 ax.tick_params(labelsize=7)
         axes[0][0].set_ylabel(metric)
         axes[1][0].set_ylabel(metric)

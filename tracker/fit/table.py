@@ -36,12 +36,13 @@ from tracker.points import validate_points
 
 LOG = logging.getLogger("tracker")
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "label", "threshold", "ci_low", "ci_high",
-                     "width", "width_low", "width_high", "width_frac", "n_in_rise",
-                     "resolved", "bracket", "steepening", "slope", "baseline", "baseline_at_chance",
+                     "width", "width_low", "width_high", "width_frac", "rise_10",
+                     "rise_90", "n_in_rise", "resolved", "bracket", "steepening", "slope", "baseline", "baseline_at_chance",
                      "plateau_share", "model", "best_plateau", "best_no_plateau",
                      "delta_bic", "emergence_score", "n_points", "ci_open", "n_nonrising",
                      "rise", "p_value", "q_value", "note")
-FIT_COLUMNS = tuple(c for c in THRESHOLD_COLUMNS[2:] if c not in ("resolved", "bracket"))
+DERIVED = ("resolved", "bracket", "rise_10", "rise_90")  # not fields of ThresholdFit
+FIT_COLUMNS = tuple(c for c in THRESHOLD_COLUMNS[2:] if c not in DERIVED)
 SIZE_COLUMNS = ("same_loss_same_score", "size_model_preferred", "size_offset",
                 "size_offset_size", "size_offset_ci_low", "size_offset_ci_high",
                 "size_thresholds")
@@ -88,6 +89,7 @@ class ThresholdTable:
         records = [{"task": row.task, "metric": row.metric,
                     **{c: getattr(row.fit, c) for c in FIT_COLUMNS},
                     "resolved": row.fit.resolved, "bracket": row.bracket,
+                    "rise_10": row.fit.upper, "rise_90": row.fit.lower,
                     **_size_columns(row.sizes)}
                    for row in self.rows]
         return pd.DataFrame(records, columns=[*THRESHOLD_COLUMNS, *SIZE_COLUMNS])
