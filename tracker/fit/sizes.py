@@ -102,11 +102,13 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
     floor = sse_floor(y, weights)
     k = N_PARAMS[model]
     n_points, n_sizes = len(y), len(names)
+    own = {int(code): _own_fit(model, loss[codes == code], y[codes == code],
+                               weights[codes == code]) for code in np.unique(codes)}
     bics = (
         bic(float(weights @ residual**2), n_points, k, floor),
         bic(float(weights @ (residual - offsets[codes]) ** 2), n_points, k + n_sizes - 1, floor),
-        bic(_separate_sse(model, loss, y, weights, codes, residual, offsets), n_points,
-            k * n_sizes, floor),
+        bic(_separate_sse(own, weights, codes, residual, offsets), n_points, k * n_sizes,
+            floor),
     )
     largest = int(np.argmax(np.abs(offsets)))
     rng = np.random.default_rng(random_state)
@@ -120,7 +122,7 @@ def size_consistency(fit: ThresholdFit, loss, score, groups, *, n=None, binomial
         largest_offset=float(sign * offsets[largest]),
         offset_size=str(names[largest]),
         offset_ci=(low, high),
-        n_sizes=n_sizes, thresholds=_size_thresholds(fit, loss, y, weights, codes, names),
+        n_sizes=n_sizes, thresholds=_size_thresholds(fit, loss, own, codes, names),
     )
 
 
@@ -137,13 +139,13 @@ def _group_means(values: np.ndarray, weights: np.ndarray, codes: np.ndarray,
     return total / np.where(mass > 0, mass, 1.0)
 
 
-def _separate_sse(model: str, loss, y, weights, codes, residual, offsets) -> float:
-    """Each size's own curve of the pooled kind; too few points for it: its offset."""
+def _separate_sse(own: dict, weights, codes, residual, offsets) -> float:
+    """Each size's own curve of the pooled kind (`own`: code -> fit or None); a size with
+    too few points for it keeps its offset."""
     sse = 0.0
-    for code in np.unique(codes):
+    for code, fit in own.items():
         mask = codes == code
-        own = _own_fit_sse(model, loss[mask], y[mask], weights[mask])
-        sse += own if own is not None else float(
+        sse += float(fit.sse) if fit is not None else float(
             weights[mask] @ (residual[mask] - offsets[code]) ** 2)
     return sse
 
@@ -159,11 +161,6 @@ def _own_fit(model: str, loss, y, weights):
     return fit if np.isfinite(fit.sse) else None
 
 
-def _own_fit_sse(model: str, loss, y, weights) -> float | None:
-    fit = _own_fit(model, loss, y, weights)
-    return None if fit is None else float(fit.sse)
-
-
 def _offset_interval(residual, weights, mask, rng) -> tuple[float, float]:
     """95% percentile interval of one size's offset, resampling its checkpoints."""
     values, w = residual[mask], weights[mask]
@@ -173,7 +170,7 @@ def _offset_interval(residual, weights, mask, rng) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _size_thresholds(fit, loss, y, weights, codes, names) -> tuple[SizeThreshold, ...]:
+def _size_thresholds(fit, loss, own: dict, codes, names) -> tuple[SizeThreshold, ...]:
     if fit.verdict not in ("emerges", "weak") or not np.isfinite(fit.threshold):
         return ()
     found = []
@@ -181,13 +178,11 @@ def _size_thresholds(fit, loss, y, weights, codes, names) -> tuple[SizeThreshold
         mask = codes == code
         below = int((loss[mask] < fit.threshold).sum())
         above = int((loss[mask] >= fit.threshold).sum())
-        if below < MIN_SIDE or above < MIN_SIDE:
-            continue
-        own = _own_fit(fit.model, loss[mask], y[mask], weights[mask])
-        if own is None:
+        size_fit = own.get(code)
+        if below < MIN_SIDE or above < MIN_SIDE or size_fit is None:
             continue
         frame = Frame.of(loss[mask], fit.baseline_se, 0.0)
-        onset = float(judge(own.name, np.array([own.params]), frame).onset[0])
+        onset = float(judge(size_fit.name, np.array([size_fit.params]), frame).onset[0])
         if np.isfinite(onset):
             found.append(SizeThreshold(str(name), onset, int(mask.sum())))
     return tuple(found)
