@@ -102,7 +102,8 @@ class ThresholdFit:
     def plateau(self) -> str:
         """'from chance', 'above chance', 'below chance', or '' (chance unknown, or no
         emergence); above and below in the metric's own direction."""
-        if self.verdict not in ("emerges", "weak") or self.baseline_at_chance is None:
+        if (self.verdict not in ("emerges", "weak") or self.baseline_at_chance is None
+                or self.chance is None):
             return ""
         if self.baseline_at_chance:
             return "from chance"

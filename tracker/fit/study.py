@@ -98,7 +98,9 @@ def run_mirage(kind: Mirage, reps: int, seed: int, n_boot: int = 1000) -> dict[s
     """Pair verdict rates (exact match against target NLL) over `reps` tasks, with the
     exact match and target NLL verdict rates and the mean onset gap where both emerge."""
     jobs = [(kind, seed, rep, n_boot) for rep in range(reps)]
-    pairs, metrics, gaps = Counter(), Counter(), []
+    pairs: Counter[str] = Counter()
+    metrics: Counter[tuple[str, str]] = Counter()
+    gaps: list[float] = []
     for pair, verdicts in ordered_map(_mirage_repetition, jobs, default_workers(reps)):
         pairs[pair.verdict] += 1
         metrics.update(verdicts)

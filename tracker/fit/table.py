@@ -36,11 +36,11 @@ from tracker.points import validate_points
 
 LOG = logging.getLogger("tracker")
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "label", "threshold", "ci_low", "ci_high",
-                     "width", "width_low", "width_high", "width_frac", "rise_10",
-                     "rise_90", "n_in_rise", "resolved", "bracket", "steepening", "slope", "baseline", "baseline_at_chance",
-                     "plateau_share", "model", "best_plateau", "best_no_plateau",
-                     "delta_bic", "emergence_score", "n_points", "ci_open", "n_nonrising",
-                     "rise", "p_value", "q_value", "note")
+                     "width", "width_low", "width_high", "width_frac", "rise_10", "rise_90",
+                     "n_in_rise", "resolved", "bracket", "steepening", "slope", "baseline",
+                     "baseline_at_chance", "plateau_share", "model", "best_plateau",
+                     "best_no_plateau", "delta_bic", "emergence_score", "n_points", "ci_open",
+                     "n_nonrising", "rise", "p_value", "q_value", "note")
 DERIVED = ("resolved", "bracket", "rise_10", "rise_90")  # not fields of ThresholdFit
 FIT_COLUMNS = tuple(c for c in THRESHOLD_COLUMNS[2:] if c not in DERIVED)
 SIZE_COLUMNS = ("same_loss_same_score", "size_model_preferred", "size_offset",
