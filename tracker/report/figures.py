@@ -104,10 +104,11 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
         ax.axvline(fit.threshold, color="#c0392b", lw=1.2)
     verdict = fit.label + (f" at {fit.threshold:.3f}" if fit.verdict in (
         "emerges", "weak") else "")
-    ax.text(0.02, 0.97, verdict, transform=ax.transAxes, va="top", fontsize=9,
-            color=VERDICT_COLOURS[fit.verdict], fontweight="bold")
     ax.set_title(f"{row.task}: {row.metric} "
-                 f"({'higher' if fit.higher_is_better else 'lower'} is better)", fontsize=9)
+                 f"({'higher' if fit.higher_is_better else 'lower'} is better)", fontsize=9,
+                 pad=14)
+    ax.text(0.5, 1.01, verdict, transform=ax.transAxes, ha="center", va="bottom",
+            fontsize=9, color=VERDICT_COLOURS[fit.verdict], fontweight="bold")
     ax.set_xlabel(loss_label(frame))
     ax.set_ylabel(row.metric)
     ax.invert_xaxis()
@@ -115,24 +116,28 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
 
 
 def findings_figure(findings, path: Path) -> Path | None:
-    """Two panels per task, headline metric and its twin (None without tasks)."""
-    panels = [(f.headline, f.twin) for f in findings]
-    if not panels:
+    """Two panels per task, headline metric and its twin (None without tasks); one panel
+    per task when no task has a twin (imported results often carry accuracy alone)."""
+    if not findings:
         return None
-    per_row = 2 if len(panels) > 1 else 1
-    figure, axes = figure_grid(2 * per_row * math.ceil(len(panels) / per_row),
-                               columns=2 * per_row)
+    paired = any(f.twin is not None for f in findings)
+    panels = [(f.headline, f.twin) if paired else (f.headline,) for f in findings]
+    per_row = (2 if len(panels) > 1 else 1) if paired else min(len(panels), MAX_COLS)
+    width = len(panels[0])
+    figure, axes = figure_grid(width * per_row * math.ceil(len(panels) / per_row),
+                               columns=width * per_row)
     colours = _size_colours([row for pair in panels for row in pair if row is not None])
-    for i, (head, twin) in enumerate(panels):
-        _loss_panel(axes[2 * i], head, colours)
-        if twin is not None:
-            _loss_panel(axes[2 * i + 1], twin, colours)
-        else:
-            axes[2 * i + 1].set_visible(False)
-    for extra in axes[2 * len(panels):]:
+    for i, rows in enumerate(panels):
+        for j, row in enumerate(rows):
+            if row is not None:
+                _loss_panel(axes[width * i + j], row, colours)
+            else:
+                axes[width * i + j].set_visible(False)
+    for extra in axes[width * len(panels):]:
         extra.set_visible(False)
     figure.suptitle("Each task's headline metric (left) and its continuous twin (right) "
-                    "against loss (lower loss to the right)")
+                    "against loss (lower loss to the right)" if paired else
+                    "Each task's headline metric against loss (lower loss to the right)")
     figure.savefig(path)
     return path
 
