@@ -126,3 +126,17 @@ def test_the_first_screen_shows_the_findings_and_the_figure_follows(report, tmp_
     below = tall[rows.max():]
     saturation = below.max(axis=2) - below.min(axis=2)
     assert (saturation > 0.25).mean() > 0.005  # the figure's coloured points
+
+
+def test_a_twin_that_disagrees_with_the_headline_twin_is_named():
+    """copy:8's shape: exact match and edit distance emerge, target NLL rises throughout."""
+    rng = np.random.default_rng(4)
+    hinge = make_series("hinge", rng, eta=2.4, slope=0.5)
+    line = make_series("linear", rng, eta=2.4)
+    frames = [series_frame(hinge, "copy", "exact_match", hinge.score - 0.25, 0.0),
+              series_frame(hinge, "copy", "token_edit_distance", 8 * (1.25 - hinge.score)),
+              series_frame(line, "copy", "target_nll", 10 * (1.25 - line.score))]
+    table = fit_table(pd.concat(frames, ignore_index=True), n_boot=100)
+    (finding,) = task_findings(table, "bits per byte")
+    assert finding.pair.verdict == "made by the metric"
+    assert finding.sentence.endswith("; but with token edit distance it survives.")

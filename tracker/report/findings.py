@@ -33,6 +33,11 @@ PAIR_READING = {"survives": "the tipping point survives the continuous metric (D
                 "inconclusive": "the comparison is inconclusive"}
 
 
+_VERB = {"survives": "survives", "made by the metric": "is made by the metric",
+         "twin only": "emerges in the twin only", "neither": "emerges in neither",
+         "inconclusive": "is inconclusive"}
+
+
 @dataclass(frozen=True)
 class TaskFinding:
     """One task's headline: its metric's row, its twin's row (or None), the pair."""
@@ -59,8 +64,16 @@ def task_findings(table: ThresholdTable, unit: str) -> list[TaskFinding]:
         twin = next((t for t in CONTINUOUS_TWINS.get(head, ()) if t in metrics), None)
         pair = pairs.get((task, head, twin)) if twin else None
         twin_row = rows[task, twin] if twin else None
-        findings.append(TaskFinding(task, rows[task, head], twin_row, pair,
-                                    sentence(task, rows[task, head], twin_row, pair, unit)))
+        others = [p for (t, m, _), p in pairs.items() if t == task and m == head
+                  and p is not pair and (pair is None or p.verdict != pair.verdict)]
+        text = sentence(task, rows[task, head], twin_row, pair, unit)
+        if others:  # the other twins disagree with the headline twin: say so
+            verdicts = dict.fromkeys(p.verdict for p in others)
+            text = text[:-1] + "; but " + "; ".join(
+                "with " + " and ".join(metric_name(p.twin) for p in others
+                                       if p.verdict == verdict)
+                + f" it {_VERB.get(verdict, verdict)}" for verdict in verdicts) + "."
+        findings.append(TaskFinding(task, rows[task, head], twin_row, pair, text))
     return findings
 
 
