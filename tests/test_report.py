@@ -140,3 +140,23 @@ def test_a_twin_that_disagrees_with_the_headline_twin_is_named():
     (finding,) = task_findings(table, "bits per byte")
     assert finding.pair.verdict == "made by the metric"
     assert finding.sentence.endswith("; but with token edit distance it survives.")
+
+
+def test_a_rise_between_two_checkpoints_is_not_resolved_and_they_are_named():
+    """A step whose 10-90% span holds no checkpoint: the sentence and thresholds.csv name
+    the two checkpoints on either side, where more should be evaluated."""
+    rng = np.random.default_rng(6)
+    loss = np.r_[np.linspace(4.0, 2.2, 40), np.linspace(1.9, 1.2, 20)]
+    score = np.where(loss < 2.05, 0.9, 0.0) + rng.normal(0, 0.005, loss.size)
+    points = pd.DataFrame({"family": "f", "size": "s", "step": np.arange(loss.size) * 100.0,
+                           "loss": loss, "task": "jump", "metric": "exact_match",
+                           "score": np.clip(score, 0, 1), "n": 200.0, "chance": 0.0})
+    table = fit_table(points, n_boot=100)
+    (row,) = table.rows
+    assert row.fit.verdict == "emerges" and row.fit.resolved is False
+    assert row.bracket == "f/s step 3900 (2.200) .. f/s step 4000 (1.900)"
+    (finding,) = task_findings(table, "bits per byte")
+    assert "not resolved: the rise falls between f/s step 3900 (2.200) .. f/s step 4000" \
+           in finding.sentence
+    frame = table.to_frame()
+    assert frame["resolved"].tolist() == [False] and frame["bracket"].iloc[0] == row.bracket

@@ -82,16 +82,17 @@ def sentence(task: str, head: TableRow, twin: TableRow | None, pair: TwinPair | 
     """e.g. 'copy:8: exact match emerges from chance at 1.72 bits per byte [1.59, 1.81],
     abrupt; target NLL emerges at 1.86 [1.80, 1.90]; the tipping point survives the
     continuous metric (Du et al.).'"""
-    parts = [describe(metric_name(head.metric), head.fit, unit)]
+    parts = [describe(metric_name(head.metric), head.fit, unit, head.bracket)]
     if twin is not None:
-        parts.append(describe(metric_name(twin.metric), twin.fit, ""))
+        parts.append(describe(metric_name(twin.metric), twin.fit, "", twin.bracket))
     if pair is not None:
         parts.append(PAIR_READING[pair.verdict])
     return f"{task}: " + "; ".join(parts) + "."
 
 
-def describe(name: str, fit: ThresholdFit, unit: str) -> str:
-    """The verdict of one series in words."""
+def describe(name: str, fit: ThresholdFit, unit: str, bracket: str = "") -> str:
+    """The verdict of one series in words; `bracket` names the checkpoints around a rise
+    too sharp for them (TableRow.bracket)."""
     if fit.verdict in ("emerges", "weak"):
         where = f"{fit.threshold:.2f}" + (f" {unit}" if unit else "")
         interval = f" [{_bound(fit.ci_low)}, {_bound(fit.ci_high)}]"
@@ -100,7 +101,9 @@ def describe(name: str, fit: ThresholdFit, unit: str) -> str:
         verb = "emerges" if fit.verdict == "emerges" else "may emerge (weak evidence)"
         text = f"{name} {verb}{chance} at {where}{interval}{how}"
         if fit.resolved is False:
-            text += " (the rise falls between two checkpoints: not resolved)"
+            text += (" (not resolved: the rise falls between "
+                     + (f"{bracket}; evaluate or save checkpoints between them)" if bracket
+                        else "two checkpoints)"))
         elif fit.steepening:
             text += (" (still steepening at the lowest loss evaluated: the onset moves with "
                      "it)")
