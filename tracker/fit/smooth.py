@@ -27,6 +27,8 @@ _MAGS = np.logspace(np.log10(0.05), np.log10(40.0), 24)
 POWER_ALPHAS = np.concatenate([-_MAGS[::-1], _MAGS])
 REFIT_ITER = 20
 REFIT_FTOL = 1e-7
+
+
 def _profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
     """WLS of one series y (n,) on (1, basis[g]) for each row g of basis (G, n)."""
     return paired_profile(basis, np.broadcast_to(y, basis.shape), w)
