@@ -83,7 +83,8 @@ def test_written_units_carry_checksums_that_verify(tmp_path):
     assert store.has(unit()) and store.notes == []
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "rows", "record"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "rows", "record",
+                                    "stripped"])
 def test_a_damaged_unit_file_is_set_aside_and_counts_as_not_stored(tmp_path, damage,
                                                                   monkeypatch):
     notes = []
@@ -107,6 +108,13 @@ def test_a_damaged_unit_file_is_set_aside_and_counts_as_not_stored(tmp_path, dam
         values[values == 0] = 1.0
         changed = table.set_column(1, "accuracy", pa.array(values))
         pq.write_table(changed.replace_schema_metadata(table.schema.metadata), path)
+    elif damage == "stripped":  # a score changed and both digest keys deleted with it
+        table = pq.read_table(path)
+        record = json.loads(table.schema.metadata[RECORD_KEY])
+        record["scores"][0]["score"] = 0.99
+        del record["rows_sha256"], record["record_sha256"]
+        metadata = {**table.schema.metadata, RECORD_KEY: json.dumps(record).encode()}
+        pq.write_table(table.replace_schema_metadata(metadata), path, write_page_checksum=True)
     elif damage == "record":  # a score in the footer's record changed, rows intact
         table = pq.read_table(path)
         record = json.loads(table.schema.metadata[RECORD_KEY])

@@ -7,8 +7,12 @@ footer is caught too). Parquet's own page checksums (CRC32 per data page) are wr
 verified as well, so a flipped byte is caught before a decoder sees it.
 
 :func:`read_unit` raises :class:`CorruptUnit` (with a one-line reason) for a file that is
-cut short, garbled or fails a checksum; :class:`tracker.store.RunStore` moves such files
-aside and computes their units again.
+cut short, garbled, fails a checksum or lacks one; :class:`tracker.store.RunStore` moves
+such files aside and computes their units again. Both digests are required: a record
+without them is corrupt, so deleting a digest key cannot pass a changed file. Every
+released tracker version (0.1.0 since 2026-11-23) writes them, and the version a record
+names cannot tell an older file from a stripped one (it has always read 0.1.0), so files of
+the development builds before that are recomputed rather than trusted.
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ def write_parquet(table: pa.Table, path: str) -> None:
 
 def read_unit(path: Path) -> tuple[dict[str, Any], pa.Table]:
     """A unit file's record and rows, verified: readable to the end, page checksums,
-    ``rows_sha256`` against the rows and ``record_sha256`` against the record (files
-    without them, written by an older tracker, are checked for readability only).
+    ``rows_sha256`` against the rows and ``record_sha256`` against the record, both
+    required.
 
     Raises CorruptUnit with a one-line reason; PermissionError and other errors of the
     operating system (rather than of the file's bytes) propagate as StorageError.
@@ -65,9 +69,12 @@ def read_unit(path: Path) -> tuple[dict[str, Any], pa.Table]:
         raise CorruptUnit(path, "no readable tracker record in its metadata") from error
     if not isinstance(record, dict):
         raise CorruptUnit(path, "its tracker record is not a JSON object")
-    if RECORD_DIGEST in record and record_checksum(record) != record[RECORD_DIGEST]:
+    missing = [key for key in (RECORD_DIGEST, ROWS_DIGEST) if key not in record]
+    if missing:
+        raise CorruptUnit(path, f"its record has no {' and no '.join(missing)} checksum")
+    if record_checksum(record) != record[RECORD_DIGEST]:
         raise CorruptUnit(path, "its record does not match its checksum")
-    if ROWS_DIGEST in record and rows_checksum(table) != record[ROWS_DIGEST]:
+    if rows_checksum(table) != record[ROWS_DIGEST]:
         raise CorruptUnit(path, "its rows do not match the checksum in its record")
     return record, table
 
