@@ -135,7 +135,8 @@ def _resolve(names: list[str]) -> list[Evaluation]:
         return []
     from tracker.tasks import resolve_tasks
 
-    # Task is frozen; Evaluation declares name/version as plain (settable) attributes
+    # every Task is an Evaluation (read-only name and version); list is invariant, so the
+    # list[Task] needs the cast
     return cast(list[Evaluation], resolve_tasks(names))
 
 
