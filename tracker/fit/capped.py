@@ -223,6 +223,10 @@ def refit_capped(loss, Y, w, start: CurveFit):
     caps = np.searchsorted(loss, cap0) + np.arange(-CAP_WINDOW, CAP_WINDOW + 1)
     etas = np.searchsorted(loss, eta0) + np.arange(-LOCAL_WINDOW, LOCAL_WINDOW + 1)
     a_i, b_i = (g.ravel() for g in np.meshgrid(caps, etas, indexing="ij"))
-    found = pair_search(loss, Y, w, pairs=(a_i, b_i))
+    return as_rows(pair_search(loss, Y, w, pairs=(a_i, b_i)))
+
+
+def as_rows(found: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pair_search's result as (params (B, 4) in curves.py's order, SSE (B,), ok (B,))."""
     params = np.stack([found["eta"], found["cap"], found["c"], found["k"]], axis=1)
     return params, found["sse"], found["ok"]

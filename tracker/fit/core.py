@@ -63,6 +63,9 @@ class Judged:
     decision: Decision
     evidence: Evidence
 
+    def curve(self, name: str) -> CurveFit:
+        return next(fit for fit in self.fits if fit.name == name)
+
 
 def prepare_series(loss, score, n, groups, examples, higher_is_better) -> Series:
     """Drop non-finite (loss, score) pairs (counted), sort by loss, orient the score."""
@@ -152,8 +155,8 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
     p_value = 1.0
     decision = judged.decision
     if decision.delta_bic > EMERGES_MARGIN:
-        by_name = {f.name: f for f in judged.fits}  # a line never has a plateau (shape.py)
-        null = by_name.get(decision.best_other) or by_name["linear"]
+        # a line never has a plateau (shape.py): the null where no other curve lacks one
+        null = judged.curve(decision.best_other or "linear")
         p_value = parametric_p_value(null, series.loss, series.y, weights, series.n, binomial,
                                      series.sign, rng, judged.ranking.frame, n_pboot)
         evidence = replace(judged.evidence, q_value=p_value)
@@ -209,10 +212,10 @@ def judge_series(series: Series, weights: np.ndarray, min_rise: float,
     frame = Frame.of(loss, _level_se(series, weights, fits, plain), min_rise)
     shapes = {fit.name: judge(fit.name, np.array([fit.params]), frame) for fit in fits}
     plateau = {name: bool(shape.plateau[0]) for name, shape in shapes.items()}
-    deff = _design_effect(series, weights, fits, plain, plateau)
+    by_name = {fit.name: fit for fit in fits}
+    deff = _design_effect(series, weights, by_name, plain, plateau)
     bics = {fit.name: bic(fit.sse, n_points, fit.n_params, floor, deff) for fit in fits}
     ranking = joint.Ranking(frame, floor, deff, n_points)
-    by_name = {fit.name: fit for fit in fits}
     best = best_of(bics, [name for name in bics if name != "constant"])
     chance_level = None if chance is None or not np.isfinite(chance) else series.sign * chance
     change = _change(by_name[best], frame, chance_level) if best else 0.0
@@ -244,7 +247,8 @@ def _level_se(series: Series, weights, fits, plain) -> float:
     return value if np.isfinite(value) else 0.0
 
 
-def _design_effect(series: Series, weights, fits, plain, plateau) -> float:
+def _design_effect(series: Series, weights, by_name: dict[str, CurveFit], plain,
+                   plateau) -> float:
     """The design effect of the deciding comparison (tracker/fit/clustering.py): the best
     plateau-shaped curve against the best one without a plateau (ranked without clustering,
     deff = 1 for every curve alike), the residuals those of the better of the two."""
@@ -253,7 +257,6 @@ def _design_effect(series: Series, weights, fits, plain, plateau) -> float:
     second = best_of(plain, [n for n in names if not plateau[n]])
     if not first or not second:
         return 1.0
-    by_name = {fit.name: fit for fit in fits}
     a, b = by_name[first].predict(series.loss), by_name[second].predict(series.loss)
     better = a if plain[first] <= plain[second] else b
     value = design_effect(series.y - better, weights, series.codes, regressor=a - b)
@@ -276,7 +279,6 @@ def _change(curve: CurveFit, frame: Frame, chance: float | None) -> float:
 
 def _result(series, weights, judged: Judged, chance, p_value, settings, base) -> ThresholdFit:
     decision, frame = judged.decision, judged.ranking.frame
-    by_name = {fit.name: fit for fit in judged.fits}
     emerging = decision.verdict in ("emerges", "weak")
     model = decision.best_plateau if emerging else (
         best_of(judged.bics, [n for n in judged.bics if n != "constant"]) or "constant")
@@ -296,11 +298,11 @@ def _result(series, weights, judged: Judged, chance, p_value, settings, base) ->
     if decision.verdict == "flat":
         return _flat(series, weights, chance, common)
     if not emerging:
-        change = by_name[model].predict(np.array([frame.low, frame.high]))
+        change = judged.curve(model).predict(np.array([frame.low, frame.high]))
         return ThresholdFit(decision.verdict, baseline=float(sign * shape["level"]),
                             slope=float(sign * shape["slope"]),
                             rise=float(change[0] - change[1]), **common)
-    chosen = by_name[model]
+    chosen = judged.curve(model)
     interval = joint.onset_interval(series, weights, settings["binomial"], chosen,
                                     contenders(judged), judged.ranking,
                                     _interval_rngs(settings["state"]), settings["n_boot"],

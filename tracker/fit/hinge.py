@@ -230,8 +230,9 @@ def fit_hinge_curve(loss: np.ndarray, y: np.ndarray, w: np.ndarray) -> CurveFit:
                     float(arrays.sse[0]))
 
 
-def refit_hinge(loss, Y, w, start: CurveFit):
-    """Every row of Y (B, n) fitted exactly: (params (B, 3), SSE (B,), ok (B,))."""
+def refit_hinge(loss, Y, w, start: CurveFit | None = None):
+    """Every row of Y (B, n) fitted exactly, no start needed: (params (B, 3), SSE (B,),
+    ok (B,))."""
     arrays = fit_hinge(loss, Y, w)
     sse = np.where(arrays.ok, arrays.sse, np.inf)
     return np.stack([arrays.eta, arrays.c, arrays.k], axis=1), sse, arrays.ok

@@ -36,9 +36,9 @@ import numpy as np
 from scipy import stats
 
 from tracker.fit import bootstrap as boot
-from tracker.fit.capped import pair_search
+from tracker.fit.capped import as_rows, pair_search
 from tracker.fit.curves import CurveFit
-from tracker.fit.hinge import fit_hinge
+from tracker.fit.hinge import refit_hinge
 from tracker.fit.shape import Frame, equivalence_margin, judge
 from tracker.fit.smooth import grid_bases, paired_profile
 
@@ -52,11 +52,8 @@ def statistic(loss: np.ndarray, Y: np.ndarray, w: np.ndarray, frame: Frame) -> n
     """T for each row of Y (B, n), loss sorted ascending, fixed weights w (n,)."""
     B = len(Y)
     plateau_sse, none_sse = np.full(B, np.inf), paired_profile(loss, Y, w)[2]  # the line
-    hinge = fit_hinge(loss, Y, w)
-    capped = pair_search(loss, Y, w, CAPPED_BREAKPOINTS)
-    kinked = (("hinge", np.stack([hinge.eta, hinge.c, hinge.k], 1), hinge.sse, hinge.ok),
-              ("capped", np.stack([capped["eta"], capped["cap"], capped["c"], capped["k"]], 1),
-               capped["sse"], capped["ok"]))
+    kinked = (("hinge", *refit_hinge(loss, Y, w)),
+              ("capped", *as_rows(pair_search(loss, Y, w, CAPPED_BREAKPOINTS))))
     kinked_sse = np.full(B, np.inf)
     for name, params, sse, ok in kinked:
         sse = np.where(ok, sse, np.inf)

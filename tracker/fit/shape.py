@@ -118,9 +118,14 @@ def span(name: str, params: np.ndarray, shapes: Shapes, frame: Frame) -> np.ndar
     P = np.atleast_2d(np.asarray(params, dtype=float))
     grid = np.linspace(frame.high, frame.low, GRID)
     with np.errstate(all="ignore"):
-        values = predict(name, P, grid)
-        return np.stack([_crossing(name, P, grid, values, shapes.level + q * shapes.rise,
-                                   frame) for q in (0.1, 0.9)], axis=1)
+        return np.stack(_ends(name, P, grid, predict(name, P, grid), shapes.level,
+                              shapes.rise, frame), axis=1)
+
+
+def _ends(name, P, grid, values, level, rise, frame: Frame) -> tuple[np.ndarray, ...]:
+    """(upper, lower): where each curve reaches 10% and 90% of its rise."""
+    return tuple(_crossing(name, P, grid, values, level + q * rise, frame)
+                 for q in (0.1, 0.9))
 
 
 def _judge(name: str, P: np.ndarray, frame: Frame, widths: bool) -> Shapes:
@@ -144,8 +149,7 @@ def _judge(name: str, P: np.ndarray, frame: Frame, widths: bool) -> Shapes:
     if not widths:
         return Shapes(plateau, level, rise, onset, slope * nan, np.full(B, np.nan),
                       np.full(B, np.nan))
-    upper = _crossing(name, P, grid, values, level + 0.1 * rise, frame)
-    lower = _crossing(name, P, grid, values, level + 0.9 * rise, frame)
+    upper, lower = _ends(name, P, grid, values, level, rise, frame)
     return Shapes(plateau, level, rise, onset, slope * nan, upper * nan, lower * nan)
 
 
