@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 STARTED = time.perf_counter()
-HEAD_CHUNK = 4096  # output-layer rows per chunk, as tracker.forward.HEAD_CHUNK
+HEAD_CHUNK = 4096  # output-layer rows per chunk, as tracker.lm.forward.HEAD_CHUNK
 
 
 def _loglikelihood(model, call) -> None:  # noqa: ANN001 - the child imports torch late
@@ -98,10 +98,10 @@ def prepare(family_dir: str, tasks: list, documents: list[str], limit: int | Non
     and its log-likelihood calls. A one-line description back."""
     import torch
 
-    from tracker import rolling, scoring
-    from tracker.batching import validation_tokens
-    from tracker.checkpoints import load_checkpoint
-    from tracker.families import local_family
+    from tracker.families.catalog import local_family
+    from tracker.lm import rolling, scoring
+    from tracker.lm.batching import validation_tokens
+    from tracker.lm.loading import load_checkpoint
 
     lm = load_checkpoint(local_family(Path(family_dir)).checkpoints()[0])
     calls: list[dict] = []
@@ -144,8 +144,8 @@ def _tree_calls(lm, requests: list) -> list[dict]:  # noqa: ANN001
     states each reads out and their targets."""
     import torch
 
-    from tracker import prefix_tree, scoring
-    from tracker.forward import tree_attention
+    from tracker.lm import prefix_tree, scoring
+    from tracker.lm.forward import tree_attention
 
     if not tree_attention(lm.model):
         raise SystemExit(f"{lm.model.config.model_type}: the floor covers the tree path only")
@@ -175,7 +175,7 @@ def _generation_calls(lm, requests: list) -> list[dict]:  # noqa: ANN001
     run once here with its per-row stop check counted."""
     import torch
 
-    from tracker import scoring
+    from tracker.lm import scoring
 
     calls: list[dict] = []
     finished, generate_batch = scoring._finished, scoring._generate_batch

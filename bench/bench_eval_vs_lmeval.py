@@ -304,7 +304,7 @@ def floor_phases(timed: Timed) -> str:
 
 def tracker_scores(work: Path, suite: Suite, number: int) -> dict[str, float]:
     """task -> the agreement metric from the run's stored records (via the store API)."""
-    from tracker.store import RunStore
+    from tracker.store.run_store import RunStore
 
     records = RunStore(work / "runs" / f"{suite.name}-{number}").scores()
     wanted = {"mc": "accuracy", "gen": "exact_match", "validation": "bits_per_byte"}[suite.name]

@@ -2,18 +2,18 @@
 against tracker's own validation and multiple-choice scoring on the same batches.
 
 Validation: the rolling windows of ``--validation-mb`` MB of text (bench_eval_vs_lmeval's
-documents) cut and batched by ``tracker.rolling`` (``window_batches``, ``--batch-size`` x
+documents) cut and batched by ``tracker.lm.rolling`` (``window_batches``, ``--batch-size`` x
 context tokens per batch); the bare loop calls ``model(input_ids=batch)`` on each batch and
 nothing else (no loss, no mask: the model's own full logits), tracker calls
-``tracker.rolling.score_windows``. ``--legacy`` also times the previous scoring (masked
+``tracker.lm.rolling.score_windows``. ``--legacy`` also times the previous scoring (masked
 forward, full float32 logits, one cross-entropy over every position) for a before/after.
 
 Multiple choice: the questions of the four BIG-bench tasks of bench_eval_vs_lmeval, packed
-and batched by ``tracker.scoring`` (``tree_batches``: shared prefixes stored once, a tree
+and batched by ``tracker.lm.scoring`` (``tree_batches``: shared prefixes stored once, a tree
 attention mask); the bare loop calls ``model(input_ids, position_ids, attention_mask)`` on
 the same packed rows (full logits at every position) and nothing else; tracker calls
-``tracker.scoring.loglikelihood`` (tokenization and packing included). A model outside
-``tracker.forward.TREE_ATTENTION_MODEL_TYPES`` is measured on the grouped path's two calls
+``tracker.lm.scoring.loglikelihood`` (tokenization and packing included). A model outside
+``tracker.lm.forward.TREE_ATTENTION_MODEL_TYPES`` is measured on the grouped path's two calls
 per batch (the shared prefixes with a cache, then the choices' tails on it).
 
 Each is timed ``--repeats`` times, interleaved, in this one process; the table shows the
@@ -41,10 +41,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import bench_eval_vs_lmeval as whole  # noqa: E402
 import torch  # noqa: E402
 
-from tracker import batching, prefix_tree, rolling, scoring  # noqa: E402
-from tracker.checkpoints import LoadedModel, load_checkpoint  # noqa: E402
-from tracker.families import local_family  # noqa: E402
-from tracker.forward import tree_attention  # noqa: E402
+from tracker.families.catalog import local_family  # noqa: E402
+from tracker.lm import batching, prefix_tree, rolling, scoring  # noqa: E402
+from tracker.lm.forward import tree_attention  # noqa: E402
+from tracker.lm.loading import LoadedModel, load_checkpoint  # noqa: E402
 
 
 def validation_windows(lm: LoadedModel, megabytes: float) -> list[rolling.Window]:
@@ -99,8 +99,8 @@ def mc_requests(limit: int) -> list[scoring.LoglikelihoodRequest]:
 
 def bare_mc(lm: LoadedModel, requests: list[scoring.LoglikelihoodRequest],
             batch_size: int | None) -> Callable[[], None]:
-    """The model calls tracker.scoring makes, prepared in advance: on the packed rows of
-    the tree path (tracker.prefix_tree) where the model takes it, else the grouped path's
+    """The model calls tracker.lm.scoring makes, prepared in advance: on the packed rows of
+    the tree path (tracker.lm.prefix_tree) where the model takes it, else the grouped path's
     two calls per batch."""
     groups = scoring._group_by_context(lm, requests, [None] * len(requests))
     if tree_attention(lm.model):

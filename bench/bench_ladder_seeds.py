@@ -333,7 +333,7 @@ def draw_figures(points: dict[int, pd.DataFrame], runs: dict[int, Path], out: Pa
 
 def text_losses(run_dir: Path) -> dict[str, dict[int, float]]:
     """size -> step -> text-only validation bits per byte (the text-loss report's points)."""
-    from tracker.store import RunStore
+    from tracker.store.run_store import RunStore
 
     points = RunStore(run_dir).points(setting="validation=validation", tasks=[])
     rows = points[(points.task == "validation") & (points.metric == "bits_per_byte")]

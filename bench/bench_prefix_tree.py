@@ -1,5 +1,5 @@
 """Multiple choice in one process: the grouped path (one pass per question's context, its
-cache reused by the choices) against packed prefix trees (tracker.prefix_tree) at several
+cache reused by the choices) against packed prefix trees (tracker.lm.prefix_tree) at several
 row capacities, on the same requests, interleaved.
 
 Requests: the four BIG-bench multiple-choice tasks of bench_eval_vs_lmeval, ``--limit``
@@ -30,9 +30,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import bench_eval_vs_lmeval as whole  # noqa: E402
 import torch  # noqa: E402
 
-from tracker import prefix_tree, scoring  # noqa: E402
-from tracker.checkpoints import load_checkpoint  # noqa: E402
-from tracker.families import local_family  # noqa: E402
+from tracker.families.catalog import local_family  # noqa: E402
+from tracker.lm import prefix_tree, scoring  # noqa: E402
+from tracker.lm.loading import load_checkpoint  # noqa: E402
 from tracker.tasks import resolve_tasks  # noqa: E402
 
 

@@ -44,11 +44,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tracker.families import Checkpoint  # noqa: E402
-from tracker.results import MetricScore, UnitResult  # noqa: E402
-from tracker.settings import setting_of  # noqa: E402
-from tracker.store import RunStore  # noqa: E402
-from tracker.units import Unit  # noqa: E402
+from tracker.evals.interface import MetricScore, UnitResult  # noqa: E402
+from tracker.families.catalog import Checkpoint  # noqa: E402
+from tracker.store.run_store import RunStore  # noqa: E402
+from tracker.store.settings import setting_of  # noqa: E402
+from tracker.store.units import Unit  # noqa: E402
 
 SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
 PARAMS = (14e6, 31e6, 70e6, 160e6, 410e6, 1.0e9, 1.4e9, 2.8e9, 6.9e9, 12e9)

@@ -150,7 +150,7 @@ def main() -> int:
 
 def report(args: argparse.Namespace, run_dir: Path, stdout: str, process_seconds: float,
            samples: list[tuple[float, int, float]], load_before: tuple, units_per: int) -> None:
-    from tracker.store import RunStore
+    from tracker.store.run_store import RunStore
 
     records = RunStore(run_dir).records()
     scoring = sum(float(r.get("duration_s") or 0.0) for r in records)

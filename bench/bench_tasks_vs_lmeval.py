@@ -175,7 +175,7 @@ def _same(ours, theirs) -> bool:
 
 
 def our_choice_lls(lm, task, examples, batch_size: int) -> list[list[float]]:
-    from tracker import scoring
+    from tracker.lm import scoring
 
     requests = [scoring.LoglikelihoodRequest(e.context(), c)
                 for e in examples for c in e.continuations()]
@@ -187,7 +187,7 @@ def generative_ll_diff(lm, reference, examples, batch_size: int) -> float:
     """Target log-likelihoods (our target_nll) against lm-eval's HFLM.loglikelihood."""
     from lm_eval.api.instance import Instance
 
-    from tracker import scoring
+    from tracker.lm import scoring
 
     pairs = [(e.context(), e.targets[0]) for e in examples]
     ours = scoring.loglikelihood(lm, [scoring.LoglikelihoodRequest(*p) for p in pairs],
@@ -202,8 +202,8 @@ def compare(work: Path, task_paths: list[str], *, limit: int, batch_size: int = 
     """Run both sides on every task; ``work`` receives the model, JSONL and YAML files."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tracker.checkpoints import LoadedModel
-    from tracker.results import EvalSettings
+    from tracker.evals.interface import EvalSettings
+    from tracker.lm.loading import LoadedModel
     from tracker.tasks import resolve_tasks
 
     model_dir = build_model_dir(work / "model", hidden=hidden, layers=layers)
@@ -237,8 +237,8 @@ def shared_context_speedup(work: Path, task_path: str, limit: int, batch_size: i
     """Seconds for our loglikelihood with and without the shared context cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tracker import scoring
-    from tracker.checkpoints import LoadedModel
+    from tracker.lm import scoring
+    from tracker.lm.loading import LoadedModel
     from tracker.tasks import resolve_tasks
 
     model_dir = work / "model"
@@ -261,7 +261,7 @@ def model_call_seconds(lm, reference, task, examples, batch_size: int,
     ``repeats`` interleaved runs each, so a burst of load on a shared machine hits both."""
     from lm_eval.api.instance import Instance
 
-    from tracker import scoring
+    from tracker.lm import scoring
 
     if task.kind == "multiple_choice":
         pairs = [(e.context(), c) for e in examples for c in e.continuations()]
@@ -291,7 +291,7 @@ def speed_table(work: Path, task_paths: list[str], limit: int, batch_size: int,
     """Examples per second in the model boundary alone (no task setup on either side)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tracker.checkpoints import LoadedModel
+    from tracker.lm.loading import LoadedModel
     from tracker.tasks import resolve_tasks
 
     model_dir = work / "model"

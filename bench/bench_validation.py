@@ -48,10 +48,10 @@ def build_model(directory: Path, hidden: int, layers: int, max_positions: int) -
 
 
 def run_tracker(model_dir: Path, data: Path, context: int, batch: int) -> tuple[float, float, int]:
-    from tracker.checkpoints import load_checkpoint
-    from tracker.families import local_family
-    from tracker.results import EvalSettings
-    from tracker.validation import ValidationLoss, load_validation
+    from tracker.evals.interface import EvalSettings
+    from tracker.evals.validation import ValidationLoss, load_validation
+    from tracker.families.catalog import local_family
+    from tracker.lm.loading import load_checkpoint
 
     checkpoint = local_family(model_dir.parent.parent).checkpoints()[0]
     lm = load_checkpoint(checkpoint, context_length=context)

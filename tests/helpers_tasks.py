@@ -31,7 +31,7 @@ def tiny_tokenizer():
 
 def tiny_lm(seed: int = 0, max_positions: int = 256, architecture: str = "gpt_neox"):
     """A :class:`LoadedModel` around a tiny random model (GPT-NeoX or Llama) and tokenizer."""
-    from tracker.checkpoints import LoadedModel
+    from tracker.lm.loading import LoadedModel
 
     tokenizer = tiny_tokenizer()
     build = tiny_gpt_neox if architecture == "gpt_neox" else tiny_llama

@@ -7,8 +7,8 @@ import argparse
 import pytest
 
 from tests.helpers_tasks import reference_logprob, tiny_lm
-from tracker import batching, scoring
-from tracker.batching import parse_batch_size
+from tracker.lm import batching, scoring
+from tracker.lm.batching import parse_batch_size
 
 CONTEXTS = ["Q: Is the sky blue?\nA: ", "What is 80 plus 29?", "", "a",
             "The quick brown fox jumps over the lazy dog " * 4]

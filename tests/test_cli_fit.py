@@ -91,7 +91,7 @@ def test_missing_run_directory(tmp_path):
 
 def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
     """--run uses RunStore.points()/examples() (the store's contract), faked here."""
-    import tracker.store
+    import tracker.store.run_store
 
     points = demo_points(np.random.default_rng(3))
     points = points[points["task"] == "arithmetic"].assign(
@@ -110,7 +110,7 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
             return pd.DataFrame(columns=["family", "size", "params", "step", "tokens_seen",
                                          "loss", "task", "metric", "example_id", "value"])
 
-    monkeypatch.setattr(tracker.store, "RunStore", FakeStore)
+    monkeypatch.setattr(tracker.store.run_store, "RunStore", FakeStore)
     args = parse(["fit", "--run", str(tmp_path), "--boot", "60"])
     assert args.func(args) == 0
     table = pd.read_csv(tmp_path / "thresholds.csv")

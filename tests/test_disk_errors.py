@@ -15,15 +15,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import tracker.files
+import tracker.store.files
 from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
 from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.cli import main
 from tracker.errors import StorageError
-from tracker.families import Checkpoint
-from tracker.results import MetricScore, UnitResult
-from tracker.store import RunStore
-from tracker.units import Unit
+from tracker.evals.interface import MetricScore, UnitResult
+from tracker.families.catalog import Checkpoint
+from tracker.store.run_store import RunStore
+from tracker.store.units import Unit
 
 
 def unit(step=0):
@@ -79,14 +79,14 @@ def read_only(run: Path, monkeypatch) -> str:
         path.chmod(0o555 if path.is_dir() else 0o444)
     if not os.access(run, os.W_OK):
         return "chmod"
-    real = tracker.files.atomic_write
+    real = tracker.store.files.atomic_write
 
     def atomic_write(target, write):
         if Path(target).resolve().is_relative_to(run.resolve()):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
         return real(target, write)
 
-    for module in ("tracker.files", "tracker.store", "tracker.cli.eval_cmd"):
+    for module in ("tracker.store.files", "tracker.store.run_store", "tracker.cli.eval_cmd"):
         monkeypatch.setattr(f"{module}.atomic_write", atomic_write)
     return "simulated"
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
 from tracker.cli import main
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
 
 
 @pytest.fixture(scope="module")
@@ -183,10 +183,10 @@ def test_no_prefetch_gives_the_same_results(family, tmp_path):
 
 def test_a_unit_that_raises_is_recorded_while_the_others_are_stored(family, tmp_path):
     """Not a load failure: the model loads, one evaluation raises on one checkpoint."""
-    from tracker.evaluate import default_loader, plan_units, run_sweep
-    from tracker.families import load_family
-    from tracker.results import EvalSettings
-    from tracker.validation import ValidationLoss, load_validation
+    from tracker.evals.interface import EvalSettings
+    from tracker.evals.validation import ValidationLoss, load_validation
+    from tracker.families.catalog import load_family
+    from tracker.sweep import default_loader, plan_units, run_sweep
 
     class Exploding:
         name, version = "exploding", "1"

@@ -5,7 +5,7 @@ import pytest
 from tests.helpers import save_local_family, trained_tokenizer
 from tracker.config import validate
 from tracker.errors import TrackerError
-from tracker.families import FamilyConfig, load_family, parse_revision
+from tracker.families.catalog import FamilyConfig, load_family, parse_revision
 
 
 def test_pythia_has_154_revisions_per_size_and_tokens_per_step():

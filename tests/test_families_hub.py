@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, Olmo2Config
 
-from tracker.families import family_names, load_family
+from tracker.families.catalog import family_names, load_family
 
 PYTHIA_PARAMS = {  # EleutherAI/pythia README size table + model-card non-embedding column
     "14m": 14067712, "31m": 30494720, "70m": 70426624, "160m": 162322944, "410m": 405334016,

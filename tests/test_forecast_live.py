@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from tests.test_forecast_crossing import ladder
-from tracker.families import Checkpoint
+from tracker.families.catalog import Checkpoint
 from tracker.fit.table import fit_table
 from tracker.forecast import live
 from tracker.forecast.crossing import forecast_crossings
@@ -61,7 +61,7 @@ def test_a_real_trainer_run_prints_a_forecast_line_at_each_save(tmp_path, capsys
     """Through the store: read_run, the threshold fit and the loss curve on a live run (too
     short for a threshold, so the line says so)."""
     from tests.test_hooks import CONTEXT, TEXT, _train, dataset, tokenizer  # noqa: F401
-    from tracker.validation import ValidationSet
+    from tracker.evals.validation import ValidationSet
 
     tok = tokenizer.__wrapped__()
     data = dataset.__wrapped__(tok)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.helpers import tiny_gpt_neox, tiny_llama
-from tracker import forward
+from tracker.lm import forward
 
 
 @pytest.fixture(params=["gpt_neox", "llama"])

@@ -17,12 +17,12 @@ from transformers import (
 )
 
 from tracker import hooks
+from tracker.evals.validation import ValidationSet
 from tracker.hooks import TrackerCallback, evaluate_model, untouched_training
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
 from tracker.train.config import SizeSpec
 from tracker.train.models import build_model, model_config
 from tracker.train.tokenizer import train_tokenizer
-from tracker.validation import ValidationSet
 
 TEXT = [
     "In the beginning God created the heaven and the earth. " * 3,

@@ -22,9 +22,9 @@ from transformers import (
 from tests.helpers import tiny_gpt_neox, tiny_llama, trained_tokenizer, write_jsonl
 from tracker.cli import main
 from tracker.errors import TrackerError
+from tracker.evals.interface import EvalSettings, MetricScore, UnitResult
 from tracker.hooks import TrackerCallback, evaluate_model
-from tracker.results import EvalSettings, MetricScore, UnitResult
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
 
 TEXT = [
     "In the beginning God created the heaven and the earth.",

@@ -18,7 +18,7 @@ from tracker.imports.checkpoints import CheckpointMapper
 from tracker.imports.files import ResultSource, parse_result
 from tracker.imports.lmeval import published_sources
 from tracker.imports.scores import MMLU_SUBJECTS, n_from_stderr, pooled_stderr
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
 
 PYTHIA_STEPS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 3000, *range(13000, 143001,
                                                                                 10000))

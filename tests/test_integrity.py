@@ -19,11 +19,11 @@ import pytest
 from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
 from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.cli import main
-from tracker.families import Checkpoint
-from tracker.integrity import RECORD_KEY, read_unit, rows_checksum
-from tracker.results import MetricScore, UnitResult
-from tracker.store import RunStore
-from tracker.units import Unit
+from tracker.evals.interface import MetricScore, UnitResult
+from tracker.families.catalog import Checkpoint
+from tracker.store.integrity import RECORD_KEY, read_unit, rows_checksum
+from tracker.store.run_store import RunStore
+from tracker.store.units import Unit
 
 TASK = "arithmetic:add:1"
 
@@ -92,7 +92,7 @@ def test_a_damaged_unit_file_is_set_aside_and_counts_as_not_stored(tmp_path, dam
     kept = store.write(unit(step=1), result("task", [0, 0, 1]), params=1, duration_s=0,
                        device="cpu")
     if damage == "rows":  # values changed, page checksums off: only rows_sha256 can tell
-        monkeypatch.setattr("tracker.store.write_parquet",
+        monkeypatch.setattr("tracker.store.run_store.write_parquet",
                             lambda table, tmp: pq.write_table(table, tmp))
     path = store.write(unit(), result("task", [1, 0, 1]), params=1, duration_s=0, device="cpu")
     original = path.read_bytes()

@@ -67,8 +67,8 @@ def test_lm_eval_renders_bigbench_prompts_itself(tmp_path, task_name):
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tracker.checkpoints import LoadedModel
-    from tracker.results import EvalSettings
+    from tracker.evals.interface import EvalSettings
+    from tracker.lm.loading import LoadedModel
     from tracker.tasks import resolve_tasks
 
     bench = _bench()

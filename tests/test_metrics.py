@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracker import metrics
+from tracker.evals import metrics
 
 
 @pytest.mark.parametrize("k", [2, 4, 7])

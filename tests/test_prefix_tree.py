@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tests.helpers_tasks import reference_logprob, tiny_lm, tiny_tokenizer
-from tracker import prefix_tree, scoring
-from tracker.checkpoints import LoadedModel
-from tracker.forward import tree_attention
+from tracker.lm import prefix_tree, scoring
+from tracker.lm.forward import tree_attention
+from tracker.lm.loading import LoadedModel
 
 
 def random_sequences(seed: int, n: int = 60) -> list[tuple[list[int], int]]:

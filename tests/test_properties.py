@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracker.errors import TrackerError
-from tracker.families import FamilyConfig, load_family
+from tracker.families.catalog import FamilyConfig, load_family
 from tracker.fit.core import fit_threshold
 from tracker.imports.files import ResultSource, parse_result
 from tracker.imports.scores import empty_examples, n_from_stderr, sample_rows, task_scores

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.helpers import tiny_gpt_neox
-from tracker.rolling import prefix_token_id, rolling_windows, score_windows
+from tracker.lm.rolling import prefix_token_id, rolling_windows, score_windows
 
 
 @pytest.mark.parametrize("length", [1, 2, 5, 16, 17, 33, 100])

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tests.helpers_tasks import reference_logprob, tiny_lm
-from tracker import scoring
-from tracker.checkpoints import LoadedModel
+from tracker.lm import scoring
+from tracker.lm.loading import LoadedModel
 
 CONTEXTS = ["Q: Is the sky blue?\nA: ", "What is 80 plus 29?", "", "a", "The quick brown fox"]
 CONTINUATIONS = [" True", "False", " 109 and more words here", "x"]

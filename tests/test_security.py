@@ -29,12 +29,12 @@ from tests.helpers import (
     trained_tokenizer,
     write_jsonl,
 )
-from tracker.checkpoints import load_checkpoint, remote_code_warnings
 from tracker.cli import main
-from tracker.families import Checkpoint, load_family, local_family
-from tracker.results import MetricScore, UnitResult
-from tracker.store import RunStore
-from tracker.units import Unit
+from tracker.evals.interface import MetricScore, UnitResult
+from tracker.families.catalog import Checkpoint, load_family, local_family
+from tracker.lm.loading import load_checkpoint, remote_code_warnings
+from tracker.store.run_store import RunStore
+from tracker.store.units import Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,7 +116,7 @@ def test_a_malicious_pickle_does_not_run_even_when_allowed(pickled_family, tmp_p
     torch.save({"gpt_neox.embed_in.weight": RunsCode(marker)},
                checkpoint_dir / "pytorch_model.bin")
     (checkpoint, ) = local_family(tmp_path / "evil").checkpoints()
-    from tracker.checkpoints import CheckpointLoadError
+    from tracker.lm.loading import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="cannot load evil/s1@step0"):
         load_checkpoint(checkpoint, allow_pickle=True)

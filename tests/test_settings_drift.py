@@ -122,7 +122,7 @@ def test_a_changed_setting_is_new_units_and_never_mixed_in_a_fit(family, tmp_pat
 
 
 def test_a_setting_label_names_its_validation_text():
-    from tracker.settings import setting_of
+    from tracker.store.settings import setting_of
 
     def identity(name):
         return {"checkpoint": {"step": 1}, "limit": None, "dtype": "float32",

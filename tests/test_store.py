@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from tests.helpers import NamedEvaluation as FakeEvaluation
-from tracker.families import Checkpoint
-from tracker.results import MetricScore, UnitResult
-from tracker.store import RunStore
-from tracker.units import Unit, unit_key
+from tracker.evals.interface import MetricScore, UnitResult
+from tracker.families.catalog import Checkpoint
+from tracker.store.run_store import RunStore
+from tracker.store.units import Unit, unit_key
 
 
 def checkpoint(size="s", step=0):
@@ -47,7 +47,7 @@ def test_unit_key_changes_with_every_part_of_the_identity(tmp_path, monkeypatch)
     family, size, step, revision, hub repository and (local) weights digest, the
     evaluation's version, the limit, dtype, context length and tracker's scoring version;
     an identical identity gives the same key."""
-    import tracker.units
+    import tracker.store.units
 
     monkeypatch.setenv("TRACKER_CACHE_DIR", str(tmp_path / "cache"))
     weights_a, weights_b = tmp_path / "a", tmp_path / "b"
@@ -78,7 +78,7 @@ def test_unit_key_changes_with_every_part_of_the_identity(tmp_path, monkeypatch)
     }
     keys = {name: u.key for name, u in variants.items()}
     assert len({base.key, *keys.values()}) == 1 + len(variants), keys
-    monkeypatch.setattr(tracker.units, "SCORING_VERSION", "scoring-version-changed")
+    monkeypatch.setattr(tracker.store.units, "SCORING_VERSION", "scoring-version-changed")
     assert unit().key not in {base.key, *keys.values()}
     monkeypatch.undo()
     monkeypatch.setenv("TRACKER_CACHE_DIR", str(tmp_path / "cache"))
@@ -167,7 +167,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from tracker.files import _temporary, remove_stale_temporaries
+    from tracker.store.files import _temporary, remove_stale_temporaries
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()

@@ -1,4 +1,4 @@
-"""The run's unit index (tracker.unit_index): records come from one file instead of a full
+"""The run's unit index (tracker.store.unit_index): records come from one file instead of a full
 read of every unit file, yet a changed, removed, damaged or forged unit is never used.
 Files are aged past RACY_SECONDS with os.utime (the index skips files modified moments
 before they were verified)."""
@@ -14,12 +14,12 @@ import pytest
 
 from tests.helpers import NamedEvaluation as FakeEvaluation
 from tests.test_integrity import flip_data_page_byte
-from tracker import integrity
-from tracker.families import Checkpoint
-from tracker.results import MetricScore, UnitResult
-from tracker.store import RunStore
-from tracker.unit_index import INDEX_NAME
-from tracker.units import Unit
+from tracker.evals.interface import MetricScore, UnitResult
+from tracker.families.catalog import Checkpoint
+from tracker.store import integrity
+from tracker.store.run_store import RunStore
+from tracker.store.unit_index import INDEX_NAME
+from tracker.store.units import Unit
 
 
 def unit(task="task", step=0):
@@ -65,7 +65,7 @@ def count_reads(monkeypatch):
         calls.append(path)
         return original(path)
 
-    monkeypatch.setattr("tracker.store.read_unit", counting)
+    monkeypatch.setattr("tracker.store.run_store.read_unit", counting)
     return calls
 
 

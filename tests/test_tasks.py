@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import bigbench_dir
 from tests.helpers_tasks import tiny_lm
 from tracker.errors import TrackerError
-from tracker.results import EvalSettings
+from tracker.evals.interface import EvalSettings
 from tracker.tasks import arithmetic_examples, example_text, resolve_tasks
 from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.generators import parse_spec

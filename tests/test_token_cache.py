@@ -1,5 +1,5 @@
 """The on-disk token cache: equal to encoding one text at a time (and to lm-eval's split, as
-tracker.scoring.encode_pair does it), read back from disk by a later process, rebuilt when
+tracker.lm.scoring.encode_pair does it), read back from disk by a later process, rebuilt when
 damaged, safe when writers race, harmless when the cache cannot be written."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import pythia_tokenizer, trained_tokenizer
-from tracker import scoring, token_cache
+from tracker.lm import scoring, token_cache
 
 PAIRS = [
     ("Q: What is 2 plus 2?\nA: ", "4"),
@@ -153,9 +153,9 @@ def test_validation_and_tasks_go_through_the_cache(cache):
     """One checkpoint's validation and task scoring leave their entries; a second
     checkpoint with the same tokenizer adds none."""
     from tests.helpers import tiny_gpt_neox
-    from tracker.checkpoints import LoadedModel
-    from tracker.results import EvalSettings
-    from tracker.validation import ValidationLoss, ValidationSet
+    from tracker.evals.interface import EvalSettings
+    from tracker.evals.validation import ValidationLoss, ValidationSet
+    from tracker.lm.loading import LoadedModel
 
     tokenizer = trained_tokenizer()
     validation = ValidationLoss(ValidationSet("v", ("A first document.", "A second one.")))

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from tracker.checkpoints import load_checkpoint
 from tracker.cli import main
+from tracker.config import PROJECT_ROOT
 from tracker.errors import TrackerError
-from tracker.evaluate import plan_units, run_sweep
-from tracker.families import Family, FamilyConfig, load_family
-from tracker.paths import PROJECT_ROOT
-from tracker.results import EvalSettings
-from tracker.store import RunStore
+from tracker.evals.interface import EvalSettings
+from tracker.families.catalog import Family, FamilyConfig, load_family
+from tracker.lm.loading import load_checkpoint
+from tracker.store.run_store import RunStore
+from tracker.sweep import plan_units, run_sweep
 from tracker.tasks import resolve_tasks
 from tracker.train.config import ArithmeticSpec, MixtureConfig, load_ladder_config
 from tracker.train.mixture import build_blocks, held_out_prompts

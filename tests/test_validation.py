@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from tests.helpers import SAMPLE_DOCUMENTS, tiny_gpt_neox, trained_tokenizer, write_jsonl
-from tracker.checkpoints import LoadedModel
 from tracker.errors import TrackerError
-from tracker.results import EvalSettings
-from tracker.validation import ValidationLoss, ValidationSet, load_validation
+from tracker.evals.interface import EvalSettings
+from tracker.evals.validation import ValidationLoss, ValidationSet, load_validation
+from tracker.lm.loading import LoadedModel
 
 
 @pytest.fixture(scope="module")

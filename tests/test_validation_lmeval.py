@@ -11,10 +11,10 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("max_length", [16, 64])
 def test_bits_per_byte_equals_lm_eval(tmp_path, max_length):
     from tests.helpers import tiny_gpt_neox
-    from tracker.checkpoints import load_checkpoint
-    from tracker.families import local_family
-    from tracker.results import EvalSettings
-    from tracker.validation import ValidationLoss, load_validation
+    from tracker.evals.interface import EvalSettings
+    from tracker.evals.validation import ValidationLoss, load_validation
+    from tracker.families.catalog import local_family
+    from tracker.lm.loading import load_checkpoint
 
     tokenizer = pythia_tokenizer()
     model_dir = tmp_path / "family" / "tiny" / "step1"

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tracker import weights
+from tracker.families import weights
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Reading YAML config files into validated pydantic models, with errors a user can act on.
+"""Where the project's configs live, and reading YAML config files into validated pydantic
+models, with errors a user can act on.
 
 Every config model forbids unknown keys; a bad file gives one line naming the file, the key,
 the bad value and (for a misspelt key) the closest allowed key.
@@ -14,7 +15,20 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tracker.errors import TrackerError, did_you_mean, printable
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = PROJECT_ROOT / "configs"
+FAMILY_DIR = CONFIG_DIR / "families"
+VALIDATION_DIR = CONFIG_DIR / "validation"
+RUNS_DIR = Path("runs")  # outputs: relative to the working directory, like any output path
+
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def resolve_project_path(path: str | Path) -> Path:
+    """A path from a shipped config (``configs/ladder.yaml``): absolute, or relative to the
+    project root, so it means the same file from any working directory."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
 
 
 class StrictModel(BaseModel):

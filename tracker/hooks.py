@@ -1,6 +1,6 @@
 """Training hooks: score the live model at a save (or every N steps) without touching training.
 
-Two adapters over one library call (:func:`tracker.evaluate.evaluate_units`, the same path
+Two adapters over one library call (:func:`tracker.sweep.evaluate_units`, the same path
 ``tracker eval`` takes, so the records are interchangeable and land in the same store):
 
 - :class:`TrackerCallback`, a transformers ``TrainerCallback``;
@@ -51,14 +51,14 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
-from tracker.checkpoints import LoadedModel
 from tracker.errors import TrackerError, one_line
-from tracker.evaluate import evaluate_units
-from tracker.families import Checkpoint
-from tracker.results import EvalSettings, Evaluation
-from tracker.store import RunStore, read_record
-from tracker.units import Unit
-from tracker.validation import ValidationLoss, ValidationSet, load_validation
+from tracker.evals.interface import EvalSettings, Evaluation
+from tracker.evals.validation import ValidationLoss, ValidationSet, load_validation
+from tracker.families.catalog import Checkpoint
+from tracker.lm.loading import LoadedModel
+from tracker.store.run_store import RunStore, read_record
+from tracker.store.units import Unit
+from tracker.sweep import evaluate_units
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def is_main_process() -> bool:
 
 def _scores(store: RunStore, lm: LoadedModel, checkpoint: Checkpoint,
             evaluations: Sequence[Evaluation], limit: int | None) -> dict[str, dict[str, float]]:
-    from tracker.units import Unit
+    from tracker.store.units import Unit
 
     scores: dict[str, dict[str, float]] = {}
     for evaluation in evaluations:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tracker.errors import TrackerError, did_you_mean, printable
-from tracker.metrics import METRICS
+from tracker.evals.metrics import METRICS
 
 REQUIRED = ("task", "metric", "loss", "score")
 OPTIONAL = ("family", "size", "params", "step", "tokens_seen", "n", "higher_is_better", "chance",
@@ -129,7 +129,7 @@ def _with_direction(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def metric_direction(metric: str) -> bool | None:
-    """True/False for known metrics (tracker.metrics), None when unknown."""
+    """True/False for known metrics (tracker.evals.metrics), None when unknown."""
     if metric in LOWER_IS_BETTER_LOSSES:
         return False
     spec = METRICS.get(metric)
@@ -194,10 +194,10 @@ def read_run(run_dir: Path | str, setting: str | None = None, *,
              on_note: Callable[[str], None] | None = None,
              tasks: Sequence[str] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Points and per-example rows of a run directory (tracker.store.RunStore), one
-    setting per task (tracker.settings). ``on_note`` receives the store's one-line notes
+    """Points and per-example rows of a run directory (tracker.store.run_store.RunStore), one
+    setting per task (tracker.store.settings). ``on_note`` receives the store's one-line notes
     (a corrupt unit file set aside)."""
-    from tracker.store import RunStore  # the store pulls in pyarrow; only needed here
+    from tracker.store.run_store import RunStore  # the store pulls in pyarrow; only needed here
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

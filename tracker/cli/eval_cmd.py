@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracker.batching import parse_batch_size
 from tracker.cli.progress import ProgressPrinter, print_note, print_notes
+from tracker.config import RUNS_DIR, resolve_project_path
 from tracker.errors import StorageError, TrackerError
-from tracker.files import atomic_write
-from tracker.paths import RUNS_DIR, resolve_project_path
-from tracker.settings import setting_of
-from tracker.store import RunStore
+from tracker.lm.batching import parse_batch_size
+from tracker.store.files import atomic_write
+from tracker.store.run_store import RunStore
+from tracker.store.settings import setting_of
 
 if TYPE_CHECKING:  # torch and the model code load when a sweep runs, not with every command
-    from tracker.evaluate import SweepSummary
-    from tracker.families import Family
+    from tracker.families.catalog import Family
+    from tracker.sweep import SweepSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.families import load_family
-    from tracker.weights import digest_ahead
+    from tracker.families.catalog import load_family
+    from tracker.families.weights import digest_ahead
 
     family = load_family(args.family)
     run_dir = args.run or RUNS_DIR / family.name
@@ -66,16 +66,16 @@ def run(args: argparse.Namespace) -> int:
 
     from transformers.utils import logging as transformers_logging
 
-    from tracker.checkpoints import pickle_warnings, remote_code_warnings
-    from tracker.evaluate import (
+    from tracker.evals.interface import EvalSettings
+    from tracker.evals.validation import ValidationLoss, load_validation
+    from tracker.lm.loading import pickle_warnings, remote_code_warnings
+    from tracker.sweep import (
         default_loader,
         distributed_shard,
         plan_units,
         run_sweep,
         wait_for_everyone,
     )
-    from tracker.results import EvalSettings
-    from tracker.validation import ValidationLoss, load_validation
 
     transformers_logging.disable_progress_bar()  # our own bar shows units and tokens/s
     validation_name = args.validation or family.config.validation
@@ -136,8 +136,8 @@ def _second_validation(family: Family, args: argparse.Namespace) -> list:
     family trained by ``tracker train`` evaluated on its own validation set, else ``[]``."""
     if not family.config.train_config or args.validation:
         return []
+    from tracker.evals.validation import ValidationLoss, load_validation
     from tracker.train.config import load_ladder_config
-    from tracker.validation import ValidationLoss, load_validation
 
     training = load_ladder_config(resolve_project_path(family.config.train_config))
     name = training.evaluation.second_validation

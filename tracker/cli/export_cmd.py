@@ -8,7 +8,7 @@ from pathlib import Path
 from tracker.cli.fit_cmd import add_setting_argument
 from tracker.cli.progress import print_note
 from tracker.errors import TrackerError
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

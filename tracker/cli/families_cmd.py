@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tracker.families import Family, family_names, load_family
+from tracker.families.catalog import Family, family_names, load_family
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -107,8 +107,8 @@ def check_fitted(table) -> None:
 
 def shared_lines(table, tasks: list[str]) -> list[str]:
     """One line per metric common to `tasks`: the shared threshold against separate ones."""
+    from tracker.evals.metrics import BINOMIAL_METRICS
     from tracker.fit.shared import fit_shared
-    from tracker.metrics import BINOMIAL_METRICS
 
     rows = {(row.task, row.metric): row for row in table.rows}
     missing = [t for t in tasks if not any(task == t for task, _ in rows)]

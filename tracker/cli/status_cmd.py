@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tracker.errors import TrackerError
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

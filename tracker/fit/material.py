@@ -1,5 +1,5 @@
 """A plateau "at chance": the equivalence margin (the material rise of each metric is in
-tracker.metrics, beside its direction and chance level).
+tracker.evals.metrics, beside its direction and chance level).
 
 The plateau is at chance when |level - chance| <= max(2 SE, 0.02), with the SE of the
 plateau inflated for clustering by size (tracker/fit/clustering.py): an equivalence margin,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from tracker.metrics import DEFAULT_MIN_RISE
+from tracker.evals.metrics import DEFAULT_MIN_RISE
 
 __all__ = ["DEFAULT_CHANCE_MARGIN", "DEFAULT_MIN_RISE", "at_chance"]
 DEFAULT_CHANCE_MARGIN = 0.02

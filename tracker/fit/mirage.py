@@ -3,7 +3,7 @@
 Du et al. (2024) found that the tipping point survives continuous metrics (CorrectChoiceProb,
 Brier); Schaeffer et al. (2023) argue that sharp jumps are made by all-or-nothing metrics
 (exact match ~ p^L of a per-token probability p that improves smoothly). Each accuracy-type
-metric is paired with its continuous twins (tracker.metrics.CONTINUOUS_TWINS: accuracy with
+metric is paired with its continuous twins (tracker.evals.metrics.CONTINUOUS_TWINS: accuracy with
 p_correct and brier, exact match with target NLL and token edit distance), and each pair
 gets a verdict from the two series' own verdicts (tracker/fit/verdict.py):
 
@@ -33,8 +33,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tracker.evals.metrics import CONTINUOUS_TWINS
 from tracker.fit.result import ThresholdFit
-from tracker.metrics import CONTINUOUS_TWINS
 
 TwinVerdict = Literal["survives", "made by the metric", "twin only", "neither",
                       "inconclusive"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tracker.evals.metrics import BINOMIAL_METRICS, min_rise_for
 from tracker.fit.core import DEFAULT_BOOT, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.mirage import TwinPair, pair_twins, twins_frame
@@ -31,7 +32,6 @@ from tracker.fit.pvalue import bh_q_values
 from tracker.fit.result import ThresholdFit
 from tracker.fit.sizes import SizeConsistency, size_consistency
 from tracker.fit.verdict import decide
-from tracker.metrics import BINOMIAL_METRICS, min_rise_for
 from tracker.points import validate_points
 
 LOG = logging.getLogger("tracker")

@@ -13,7 +13,7 @@ plateau-then-rise curve).
 | insufficient | fewer than 10 finite points, or fewer than 3 distinct losses               |
 | flat         | no curve beats a constant by more than 2 BIC, or the best curve's fitted   |
 |              | change across the observed range (counted from chance up, where chance is  |
-|              | known) is below the material rise (tracker.metrics)                        |
+|              | known) is below the material rise (tracker.evals.metrics)                        |
 | emerges      | margin > 10, the rise seen by 5 points or more (below the loss where the   |
 |              | curve reaches 10% of its rise), the deciding fits converged, and q <= 0.05 |
 |              | across the table (pvalue.py)                                               |

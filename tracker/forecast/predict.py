@@ -15,7 +15,7 @@ examples (Binomial(n, score) / n per point for accuracy-type metrics, else the r
 of the chosen curve), plus the target's own measurement noise (Binomial(n, predicted) / n
 with the task's example count): they are intervals for the score an evaluation of the
 target will report, not for the curve alone. Predictions and interval ends are clipped to
-the metric's range (:func:`tracker.metrics.metric_range`): a curve extrapolated past the
+the metric's range (:func:`tracker.evals.metrics.metric_range`): a curve extrapolated past the
 data must not predict a negative NLL or an accuracy above 1.
 """
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tracker.errors import TrackerError
+from tracker.evals.metrics import BINOMIAL_METRICS, metric_range
 from tracker.fit import bootstrap as boot
 from tracker.fit.core import prepare_series
 from tracker.fit.table import without_proxy_source
@@ -42,7 +43,6 @@ from tracker.forecast.runs import (
 )
 from tracker.forecast.scaling import ScalingFit, fit_scaling_law
 from tracker.forecast.score import fit_score_curves, refit
-from tracker.metrics import BINOMIAL_METRICS, metric_range
 from tracker.points import validate_points
 
 TOKEN_MATCH = 0.10  # a checkpoint within 10% of the asked token count stands for it

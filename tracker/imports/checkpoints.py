@@ -34,11 +34,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracker.config import load_model
+from tracker.config import FAMILY_DIR, load_model
 from tracker.errors import TrackerError
-from tracker.families import Checkpoint, FamilyConfig, local_family, parse_revision
+from tracker.families.catalog import Checkpoint, FamilyConfig, local_family, parse_revision
 from tracker.imports.files import ResultFile
-from tracker.paths import FAMILY_DIR
 
 DEFAULT_PATTERN = (r"(?:^|.*/)(?P<model>[A-Za-z][\w.]*-\d+(?:\.\d+)?[kKmMbBtT](?:-[\w.]+)*)/"
                    r"(?:[^/]+/)*[^/]*?step-?(?P<step>\d+)[^/]*\.json$")
@@ -54,7 +53,7 @@ class ImportedCheckpoint(Checkpoint):
     imported for the unit) joins the checkpoint's identity: a changed result file is a new
     unit that supersedes the old one, while the unit's *setting* (everything in its key but
     the checkpoint: task, version, few-shot count, limit, dtype) stays shared by all the
-    checkpoints of a sweep, as tracker.settings requires to read them as one series."""
+    checkpoints of a sweep, as tracker.store.settings requires to read them as one series."""
 
     imported: str = ""
 

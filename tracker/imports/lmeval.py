@@ -18,7 +18,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tracker.errors import TrackerError
-from tracker.families import Checkpoint
+from tracker.evals.interface import MetricScore, UnitResult
+from tracker.families.catalog import Checkpoint
 from tracker.imports.checkpoints import CheckpointMapper, ImportedCheckpoint
 from tracker.imports.files import (
     ResultFile,
@@ -38,13 +39,12 @@ from tracker.imports.scores import (
     sample_rows,
     task_scores,
 )
-from tracker.results import MetricScore, UnitResult
-from tracker.store import RunStore
-from tracker.units import Unit
+from tracker.store.run_store import RunStore
+from tracker.store.units import Unit
 
 if TYPE_CHECKING:
-    from tracker.checkpoints import LoadedModel
-    from tracker.results import EvalSettings
+    from tracker.evals.interface import EvalSettings
+    from tracker.lm.loading import LoadedModel
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 PUBLISHED = {"pythia-v1": "pythia-evals-v1-zero-shot.tar.xz"}
@@ -78,7 +78,7 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class ImportedEvaluation:
-    """What produced an imported unit (a tracker.results.Evaluation that is never run).
+    """What produced an imported unit (a tracker.evals.interface.Evaluation that is never run).
     Its identity is the unit's setting: source, task, version, few-shot count, limit."""
 
     task: str

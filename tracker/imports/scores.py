@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tracker.evals.interface import MetricScore
+from tracker.evals.metrics import METRICS, MetricSpec, aggregate, multiple_choice_scores
 from tracker.imports.files import TaskEntry
-from tracker.metrics import METRICS, MetricSpec, aggregate, multiple_choice_scores
-from tracker.results import MetricScore
 
 MMLU_SUBJECTS = (
     "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge",
@@ -253,7 +253,7 @@ def sample_rows(entry: TaskEntry, samples: Iterable[dict[str, Any]]
                 ) -> tuple[pd.DataFrame, list[int] | None, tuple[str, ...]]:
     """Per-example rows from an lm-eval 0.4 sample log: the metrics lm-eval logged (under
     tracker's names) and, from the logged log-likelihoods, for multiple choice accuracy,
-    p_correct, brier, logprob_correct(_per_byte) (tracker.metrics.multiple_choice_scores),
+    p_correct, brier, logprob_correct(_per_byte) (tracker.evals.metrics.multiple_choice_scores),
     for loglikelihood tasks target_nll and greedy_match. Returns (rows, choices per example
     or None, notes)."""
     rows: dict[str, dict[str, float]] = {}

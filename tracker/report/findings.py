@@ -4,7 +4,7 @@ data).
 
 A task's headline metric is its first accuracy-type metric in HEADLINE_ORDER (exact match,
 accuracy, ...), else its first metric; its headline twin is the first of the metric's
-continuous twins (tracker.metrics.CONTINUOUS_TWINS) that the table has.
+continuous twins (tracker.evals.metrics.CONTINUOUS_TWINS) that the table has.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tracker.evals.metrics import CONTINUOUS_TWINS
 from tracker.fit.mirage import TwinPair
 from tracker.fit.result import ThresholdFit
 from tracker.fit.table import TableRow, ThresholdTable
-from tracker.metrics import CONTINUOUS_TWINS
 
 HEADLINE_ORDER = ("exact_match", "accuracy", "accuracy_norm", "greedy_match")
 METRIC_NAMES = {"exact_match": "exact match", "accuracy": "accuracy",

@@ -1,7 +1,7 @@
 """Downstream tasks: sources (JSONL, BIG-bench, generators, hub), few-shot, and the registry.
 
 ``resolve_tasks(["mmlu", "arithmetic:add:2", "my_task.jsonl"])`` gives :class:`Task`
-objects, each an :class:`tracker.results.Evaluation`. See ``docs/tasks.md``.
+objects, each an :class:`tracker.evals.interface.Evaluation`. See ``docs/tasks.md``.
 """
 
 from tracker.tasks.base import GenerativeExample, MultipleChoiceExample, Task

@@ -1,6 +1,6 @@
 """Task types: examples, and a :class:`Task` that evaluates them on a loaded model.
 
-A task is an :class:`tracker.results.Evaluation`: ``name``, ``version``, ``identity()``
+A task is an :class:`tracker.evals.interface.Evaluation`: ``name``, ``version``, ``identity()``
 and ``evaluate(lm, settings)``. Its examples come from an :class:`ExampleSource` (a JSONL
 file, a BIG-bench task.json, a generator, a hub dataset) whose ``identity()`` says what
 determines them (for files: a hash of the content).
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from tracker.errors import TrackerError
 
 if TYPE_CHECKING:
-    from tracker.checkpoints import LoadedModel
-    from tracker.results import EvalSettings, UnitResult
+    from tracker.evals.interface import EvalSettings, UnitResult
+    from tracker.lm.loading import LoadedModel
 
 TaskKind = Literal["multiple_choice", "generative"]
-# A generative example's defaults (and tracker.scoring's); here, not in tracker.scoring,
+# A generative example's defaults (and tracker.lm.scoring's); here, not in tracker.lm.scoring,
 # so that reading tasks does not import torch.
 DEFAULT_STOP = ("\n",)
 DEFAULT_MAX_NEW_TOKENS = 32

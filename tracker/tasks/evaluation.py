@@ -1,7 +1,7 @@
 """Running one task on one loaded model: scoring requests out, metric rows back.
 
-The model is only touched through :mod:`tracker.scoring`; metrics come from
-:mod:`tracker.metrics`. The result keeps one row per example (``example_id`` plus one
+The model is only touched through :mod:`tracker.lm.scoring`; metrics come from
+:mod:`tracker.evals.metrics`. The result keeps one row per example (``example_id`` plus one
 float column per metric; generative tasks also keep the ``generation`` text).
 """
 
@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tracker import metrics, scoring, token_cache
-from tracker.results import UnitResult
+from tracker.evals import metrics
+from tracker.evals.interface import UnitResult
+from tracker.lm import scoring, token_cache
 from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
 
 if TYPE_CHECKING:
-    from tracker.checkpoints import LoadedModel
-    from tracker.results import EvalSettings
+    from tracker.evals.interface import EvalSettings
+    from tracker.lm.loading import LoadedModel
     from tracker.tasks.base import Task
 
 GENERATION_METRICS = ("exact_match", "token_edit_distance", "token_edit_distance_norm")

@@ -22,8 +22,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as transformers_logging
 
+from tracker.evals.interface import Evaluation
 from tracker.hooks import HookResult, evaluate_model
-from tracker.results import Evaluation
 from tracker.train.config import SizeSpec
 from tracker.train.mixture import TrainingBlocks
 from tracker.train.models import build_model, non_embedding_params

@@ -36,9 +36,11 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerFast, TrainerCallback
 
+from tracker.evals.interface import Evaluation
+from tracker.evals.validation import ValidationLoss, load_validation
 from tracker.hooks import build_evaluations
-from tracker.results import Evaluation
-from tracker.store import RunStore
+from tracker.store.run_store import RunStore
+from tracker.store.units import slug
 from tracker.train.config import LadderConfig, SizeSpec, load_ladder_config
 from tracker.train.corpus import CorpusFiles, build_corpus
 from tracker.train.loop import CHECKPOINT_META, train_size
@@ -50,8 +52,6 @@ from tracker.train.mixture import (
 )
 from tracker.train.tokenizer import sample_for_tokenizer, train_tokenizer
 from tracker.train.workers import train_sizes
-from tracker.units import slug
-from tracker.validation import ValidationLoss, load_validation
 
 MIXTURE_VALIDATION = "data/validation_mixture.jsonl"  # relative to the run directory
 

@@ -26,7 +26,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from tracker.model_config import config_int
+from tracker.lm.model_config import config_int
 
 if TYPE_CHECKING:
     import torch

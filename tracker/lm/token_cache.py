@@ -5,7 +5,7 @@ An entry is keyed by the tokenizer's fingerprint (a hash of its full definition,
 :func:`tokenizer_fingerprint`), what was encoded (plain texts, or lm-eval's
 context/continuation split) and a sha256 over the texts in order. It lives in memory for
 the process and in ``<cache>/tokens/<fingerprint>/<key>.npz`` (``$TRACKER_CACHE_DIR``, else
-``$XDG_CACHE_HOME/tracker``, else ``~/.cache/tracker``, as :mod:`tracker.weights`): flat
+``$XDG_CACHE_HOME/tracker``, else ``~/.cache/tracker``, as :mod:`tracker.families.weights`): flat
 int32 ids with offsets, a few bytes per token, no Python object per id.
 
 Safety: files are written to a temporary name and renamed (concurrent processes never see
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from tracker.files import atomic_write
-from tracker.weights import cache_dir
+from tracker.families.weights import cache_dir
+from tracker.store.files import atomic_write
 
 FORMAT = "1"  # bump when the encoding rules or the file layout change
 MEMORY_ENTRIES = 64  # entries kept in memory (least recently used dropped; files stay)
@@ -72,7 +72,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], *, cache: bool = True
 def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, str]], prefix_token: int
                  ) -> list[tuple[list[int], list[int]]]:
     """(context ids, continuation ids) of each (context, continuation), split as lm-eval's
-    HFLM does (see :func:`tracker.scoring.encode_pair`, which this equals pair for pair)."""
+    HFLM does (see :func:`tracker.lm.scoring.encode_pair`, which this equals pair for pair)."""
     flat = [text for pair in pairs for text in pair] + [str(prefix_token)]
     arrays = _cached(tokenizer, "pairs", flat,
                      lambda: _pairs_arrays(tokenizer, pairs, prefix_token))

@@ -4,9 +4,9 @@ Reading a sweep's results used to mean reading and checking every unit file (13,
 and 42 million per-example rows for a Pythia-sized sweep) just to get the records, which
 are a few kilobytes each. The index keeps, per unit file (its path under ``units/``), the
 file's size, modification time and inode when it was verified, and the record then read.
-:class:`tracker.store.RunStore` trusts an entry only while all three still match the file
+:class:`tracker.store.run_store.RunStore` trusts an entry only while all three still match the file
 and the index still matches its own digest; the rules that keep corruption
-from being used are in :mod:`tracker.store`.
+from being used are in :mod:`tracker.store.run_store`.
 
 The file is JSON (never pickle: a run directory may come from someone else), written
 atomically: a header line with the sha256 of the entries, then the entries; a missing,
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tracker.files import atomic_write
+from tracker.store.files import atomic_write
 
 INDEX_NAME = "index.json"
 FORMAT = "tracker-unit-index"

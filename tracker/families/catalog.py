@@ -22,10 +22,16 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tracker.config import StrictModel, load_model
+from tracker.config import (
+    FAMILY_DIR,
+    PROJECT_ROOT,
+    RUNS_DIR,
+    StrictModel,
+    load_model,
+    resolve_project_path,
+)
 from tracker.errors import TrackerError, printable, unknown_name
-from tracker.paths import FAMILY_DIR, PROJECT_ROOT, RUNS_DIR, resolve_project_path
-from tracker.weights import weights_digest
+from tracker.families.weights import weights_digest
 
 STEP_DIR = re.compile(r"^step(\d+)$")
 TOKEN_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}

@@ -7,7 +7,7 @@ footer is caught too). Parquet's own page checksums (CRC32 per data page) are wr
 verified as well, so a flipped byte is caught before a decoder sees it.
 
 :func:`read_unit` raises :class:`CorruptUnit` (with a one-line reason) for a file that is
-cut short, garbled, fails a checksum or lacks one; :class:`tracker.store.RunStore` moves
+cut short, garbled, fails a checksum or lacks one; :class:`tracker.store.run_store.RunStore` moves
 such files aside and computes their units again. Both digests are required: a record
 without them is corrupt, so deleting a digest key cannot pass a changed file. Every
 released tracker version (0.1.0 since 2026-11-23) writes them, and the version a record

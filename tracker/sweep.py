@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from tracker.checkpoints import CheckpointLoadError, LoadedModel, load_checkpoint
 from tracker.errors import StorageError
-from tracker.families import Checkpoint
-from tracker.results import EvalSettings, Evaluation
-from tracker.store import RunStore
-from tracker.units import Unit
+from tracker.evals.interface import EvalSettings, Evaluation
+from tracker.families.catalog import Checkpoint
+from tracker.lm.loading import CheckpointLoadError, LoadedModel, load_checkpoint
+from tracker.store.run_store import RunStore
+from tracker.store.units import Unit
 
 Loader = Callable[[Checkpoint], LoadedModel]
 

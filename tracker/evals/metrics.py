@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tracker.results import MetricScore
+from tracker.evals.interface import MetricScore
 
 DEFAULT_MIN_RISE = 0.05
 

@@ -12,10 +12,10 @@ context + continuation are encoded whole and split after the context's own token
 empty context becomes the prefix token (BOS, else EOS); an input longer than
 ``max_length + 1`` tokens loses tokens from the left of the context.
 
-Speed: on the models of :data:`~tracker.forward.TREE_ATTENTION_MODEL_TYPES` every token
+Speed: on the models of :data:`~tracker.lm.forward.TREE_ATTENTION_MODEL_TYPES` every token
 prefix that requests share (a question's context for its choices, a task's instruction or
 few-shot examples across its questions) is computed once: the requests are packed into
-rows of a token trie scored under a tree-shaped attention mask (:mod:`tracker.prefix_tree`).
+rows of a token trie scored under a tree-shaped attention mask (:mod:`tracker.lm.prefix_tree`).
 Other models group requests by context: the context runs once and its key/value cache is
 reused by every continuation; groups are sorted by length so batches carry little
 padding. Generation is batched with left padding and a KV cache; rows leave the batch as
@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tracker import batching, prefix_tree, token_cache
 from tracker.errors import TrackerError
-from tracker.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model, tree_attention
+from tracker.lm import batching, prefix_tree, token_cache
+from tracker.lm.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model, tree_attention
 from tracker.tasks.base import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 
 if TYPE_CHECKING:
-    from tracker.checkpoints import LoadedModel
+    from tracker.lm.loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def loglikelihood(
 
     ``batch_size`` bounds the continuations scored per forward pass (all choices of one
     question always go together); None sizes batches by tokens and memory
-    (:mod:`tracker.batching`). An empty continuation scores 0.0 with 0 tokens.
+    (:mod:`tracker.lm.batching`). An empty continuation scores 0.0 with 0 tokens.
     ``share_context=False`` scores every request on its own (for benchmarks only).
     """
     results: list[LoglikelihoodResult | None] = [None] * len(requests)
@@ -152,7 +152,7 @@ class TreeBatch:
 def tree_batches(lm: LoadedModel, groups: list[_Group], batch_size: int | None
                  ) -> list[TreeBatch]:
     """Every request's tokens (context + continuation but its last token) packed into rows
-    that store each shared prefix once (:mod:`tracker.prefix_tree`), the rows batched by
+    that store each shared prefix once (:mod:`tracker.lm.prefix_tree`), the rows batched by
     :func:`_row_calls`."""
     owners = [(index, continuation) for group in groups for index, continuation in group.rows]
     sequences = [(group.context_ids + continuation[:-1], len(group.context_ids) - 1)
@@ -172,7 +172,7 @@ def _score_tree(lm: LoadedModel, split: SplitModel, groups: list[_Group],
                 batch_size: int | None, results: list) -> None:
     """The fastest path: the base model on each :func:`tree_batches` batch under its
     tree-shaped attention mask; the hidden states that predict continuation tokens go
-    through the output layer in chunks (:class:`~tracker.forward.HeadRows`)."""
+    through the output layer in chunks (:class:`~tracker.lm.forward.HeadRows`)."""
     dtype = next(lm.model.parameters()).dtype
     pending = HeadRows(split.head)
     segments: list[tuple[int, int]] = []  # (request index, its tokens) in pending order
@@ -189,7 +189,7 @@ def _row_calls(lm: LoadedModel, rows: list[prefix_tree.PackedRow], batch_size: i
                longest: int) -> list[list[int]]:
     """Packed rows (their numbers) per forward pass, widest first: at most ``batch_size``
     times the longest request's tokens when set (the volume of ``batch_size`` unpacked
-    requests), else :data:`~tracker.batching.LOGLIKELIHOOD_TOKENS` padded tokens within the
+    requests), else :data:`~tracker.lm.batching.LOGLIKELIHOOD_TOKENS` padded tokens within the
     memory bound; a row wider than the bound goes alone."""
     budget = batching.LOGLIKELIHOOD_TOKENS if batch_size is None else batch_size * longest
     calls: list[list[int]] = []
@@ -208,9 +208,9 @@ def _row_calls(lm: LoadedModel, rows: list[prefix_tree.PackedRow], batch_size: i
 
 def _score_split(lm: LoadedModel, split: SplitModel, batches: list[list[_Group]],
                  results: list) -> None:
-    """The fast path (:mod:`tracker.forward`): per batch the base model alone on the
+    """The fast path (:mod:`tracker.lm.forward`): per batch the base model alone on the
     prefixes (no mask: right padding under causal attention) and on the tails; the tails'
-    hidden states wait in :class:`~tracker.forward.HeadRows` until enough have gathered
+    hidden states wait in :class:`~tracker.lm.forward.HeadRows` until enough have gathered
     for the output layer."""
     pending = HeadRows(split.head)
     segments: list[tuple[int, int]] = []  # (request index, its tokens) in pending order
@@ -237,7 +237,7 @@ def _read_out(hidden: torch.Tensor, reads: Sequence[tuple[int, int, Sequence[int
               pending: HeadRows, segments: list[tuple[int, int]], results: list) -> None:
     """Queue for the output layer the hidden states of each read ``(request index, row,
     positions, continuation ids)``, its continuation as their targets; score the queue
-    once a chunk of :data:`~tracker.forward.HEAD_CHUNK` rows has gathered."""
+    once a chunk of :data:`~tracker.lm.forward.HEAD_CHUNK` rows has gathered."""
     rows: list[int] = []
     positions: list[int] = []
     targets: list[int] = []
@@ -289,7 +289,7 @@ def _batches(lm: LoadedModel, groups: list[_Group], batch_size: int | None
     """Longest contexts first; groups with a one-token context (no cache) batch apart.
 
     A batch holds at most ``batch_size`` continuations; with None, at most
-    :data:`~tracker.batching.LOGLIKELIHOOD_TOKENS` padded tokens (contexts and
+    :data:`~tracker.lm.batching.LOGLIKELIHOOD_TOKENS` padded tokens (contexts and
     continuations) and as many continuations as the memory bound allows."""
     ordered = sorted(groups, key=lambda g: (len(g.context_ids) > 1, len(g.context_ids)),
                      reverse=True)
@@ -411,7 +411,7 @@ def generate(
     left-truncated to leave room for ``max_new_tokens``, decoding stops at end-of-text,
     special tokens are dropped from the text, and the text is cut at the earliest
     occurrence of any stop string. ``batch_size`` rows decode together; None: as many as
-    the memory bound allows (:mod:`tracker.batching`).
+    the memory bound allows (:mod:`tracker.lm.batching`).
     """
     contexts = [_generation_context(lm, request, ids) for request, ids in zip(
         requests, token_cache.encode_texts(lm.tokenizer, [r.context for r in requests]),

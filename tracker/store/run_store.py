@@ -13,7 +13,7 @@ produced it, its aggregate scores) as JSON in the file's metadata. Files are wri
 temporary name in the same directory and renamed, so a crash never leaves half a result
 and concurrent workers never collide: readers only ever see whole files.
 
-Integrity (:mod:`tracker.integrity`): the record carries ``rows_sha256`` (a digest of the
+Integrity (:mod:`tracker.store.integrity`): the record carries ``rows_sha256`` (a digest of the
 rows in a canonical form) and ``record_sha256`` (a digest of the record's other fields),
 and Parquet page checksums are written and verified. A unit file that cannot be read (cut
 short, garbled) or whose digests do not match is *corrupt*: it is moved aside to
@@ -60,9 +60,10 @@ import pyarrow.parquet as pq
 
 import tracker
 from tracker.errors import StorageError, unknown_name
-from tracker.example_rows import COLUMNS, LongRows
-from tracker.files import atomic_create, atomic_write, remove_stale_temporaries
-from tracker.integrity import (
+from tracker.evals.interface import UnitResult
+from tracker.store.example_rows import COLUMNS, LongRows
+from tracker.store.files import atomic_create, atomic_write, remove_stale_temporaries
+from tracker.store.integrity import (
     RECORD_KEY,
     ROWS_DIGEST,
     CorruptUnit,
@@ -70,10 +71,9 @@ from tracker.integrity import (
     sealed_record,
     write_parquet,
 )
-from tracker.results import UnitResult
-from tracker.settings import select_records, setting_of
-from tracker.unit_index import INDEX_NAME, RACY_SECONDS, UnitIndex, file_signature
-from tracker.units import Unit, slug
+from tracker.store.settings import select_records, setting_of
+from tracker.store.unit_index import INDEX_NAME, RACY_SECONDS, UnitIndex, file_signature
+from tracker.store.units import Unit, slug
 
 logger = logging.getLogger(__name__)
 EXPORT_COLUMNS = ["family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
@@ -95,7 +95,7 @@ class RunStore:
     """Read and write the units of one run directory.
 
     ``on_note`` receives one-line notes for the user (a corrupt unit file moved aside);
-    without it they go to the ``tracker.store`` logger as warnings. Every note is also
+    without it they go to the ``tracker.store.run_store`` logger as warnings. Every note is also
     kept in ``notes``.
 
     Example:
@@ -172,7 +172,7 @@ class RunStore:
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Remove temporary files under the run directory left by killed processes
-        (:func:`tracker.files.remove_stale_temporaries`); returns those removed."""
+        (:func:`tracker.store.files.remove_stale_temporaries`); returns those removed."""
         return remove_stale_temporaries(self.root)
 
     def _verify(self, path: Path) -> dict[str, Any] | None:
@@ -328,7 +328,7 @@ class RunStore:
     def selected(self, setting: str | None = None, tasks: Sequence[str] | None = None
                  ) -> list[tuple[Path, dict[str, Any]]]:
         """(file, record) of the units that are read together: one setting per task
-        (tracker.settings), of the given ``tasks`` (and the validation loss) when given;
+        (tracker.store.settings), of the given ``tasks`` (and the validation loss) when given;
         raises TrackerError when that choice is ambiguous or a task is not stored."""
         pairs = self._verified_records()
         if tasks is not None:
@@ -365,7 +365,7 @@ class RunStore:
 
         Each unit file is read once and its rows verified against their digest before
         they are used; a corrupt file is set aside and its unit left out. Text columns
-        are categorical (:mod:`tracker.example_rows`), so a Pythia-sized sweep (~40
+        are categorical (:mod:`tracker.store.example_rows`), so a Pythia-sized sweep (~40
         million rows per metric) fits in memory."""
         wanted = list(EXAMPLE_COLUMNS if columns is None else columns)
         unknown = [c for c in wanted if c not in EXAMPLE_COLUMNS]

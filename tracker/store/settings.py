@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.errors import TrackerError
-from tracker.units import unit_key
+from tracker.store.units import unit_key
 
 SETTING_ID_LENGTH = 8
 # Fields shown in a setting's label when they are set (the id covers the rest), read from

@@ -28,7 +28,7 @@ PLAIN_HEAD_MODEL_TYPES = frozenset({"gpt_neox", "llama", "mistral", "qwen2", "qw
                                     "olmo", "olmo2", "opt"})
 # model_type values whose attention takes a custom 4D mask and explicit position ids with
 # nothing else depending on the layout (no sliding window, no positions from the mask):
-# packed prefix trees (tracker.prefix_tree) give them the same hidden states (tested)
+# packed prefix trees (tracker.lm.prefix_tree) give them the same hidden states (tested)
 TREE_ATTENTION_MODEL_TYPES = frozenset({"gpt_neox", "llama", "olmo", "olmo2"})
 HEAD_CHUNK = 512  # rows per output-layer call: 512 x 50k float32 = 100 MB (fastest measured)
 

@@ -22,14 +22,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tracker.batching import validation_tokens
-from tracker.checkpoints import LoadedModel
-from tracker.config import StrictModel, load_model
+from tracker.config import PROJECT_ROOT, VALIDATION_DIR, StrictModel, load_model
 from tracker.errors import TrackerError, unknown_name
-from tracker.paths import PROJECT_ROOT, VALIDATION_DIR
-from tracker.results import EvalSettings, MetricScore, UnitResult
-from tracker.rolling import Window, prefix_token_id, rolling_windows, score_windows
-from tracker.token_cache import encode_texts, tokenizer_fingerprint  # noqa: F401
+from tracker.evals.interface import EvalSettings, MetricScore, UnitResult
+from tracker.lm.batching import validation_tokens
+from tracker.lm.loading import LoadedModel
+from tracker.lm.rolling import Window, prefix_token_id, rolling_windows, score_windows
+from tracker.lm.token_cache import encode_texts, tokenizer_fingerprint  # noqa: F401
 
 VALIDATION_TASK = "validation"
 
@@ -136,9 +135,9 @@ def _jsonl_documents(path: Path, text: str) -> tuple[str, ...]:
 
 
 class ValidationLoss:
-    """The validation loss as an :class:`~tracker.results.Evaluation`.
+    """The validation loss as an :class:`~tracker.evals.interface.Evaluation`.
 
-    Token ids are cached per tokenizer (:mod:`tracker.token_cache`: keyed by a hash of the
+    Token ids are cached per tokenizer (:mod:`tracker.lm.token_cache`: keyed by a hash of the
     tokenizer's definition and of the text, in memory and on disk), so a sweep over many
     checkpoints of one family tokenizes the text once.
     """
@@ -181,7 +180,7 @@ class ValidationLoss:
         return summarize(nll, n_tokens, n_bytes)
 
     def _tokens(self, tokenizer: Any) -> list[list[int]]:
-        """Every document's ids, through :mod:`tracker.token_cache` (memory, then disk)."""
+        """Every document's ids, through :mod:`tracker.lm.token_cache` (memory, then disk)."""
         return encode_texts(tokenizer, self.validation.documents)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from tracker.checkpoints import LoadedModel
+    from tracker.lm.loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class EvalSettings:
     first N documents) and is therefore part of every unit key; so is ``context_length``
     (``--context-length``; None: the model's own maximum), with which the loader caps the
     model's window. ``batch_size`` None sizes batches by tokens and memory
-    (:mod:`tracker.batching`).
+    (:mod:`tracker.lm.batching`).
     """
 
     batch_size: int | None = None

@@ -10,7 +10,7 @@ its last prediction, so the final window of a document sees a full context.
 
 Windows of all documents are sorted by length and batched with right padding, so a batch
 wastes little compute; only positions that predict a target reach the output layer
-(:mod:`tracker.forward`); sums are accumulated in float64.
+(:mod:`tracker.lm.forward`); sums are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tracker.forward import token_nll
+from tracker.lm.forward import token_nll
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def score_windows(
 def _score_batch(model: torch.nn.Module, batch: list[Window], device: torch.device
                  ) -> np.ndarray:
     """NLL of each window's targets: only the positions that predict a target reach the
-    output layer (:func:`tracker.forward.token_nll`); per-token values summed in float64."""
+    output layer (:func:`tracker.lm.forward.token_nll`); per-token values summed in float64."""
     rows: list[int] = []
     positions: list[int] = []
     targets: list[int] = []

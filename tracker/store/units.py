@@ -19,8 +19,8 @@ from functools import cached_property
 from typing import Any
 
 from tracker import SCORING_VERSION
-from tracker.families import Checkpoint
-from tracker.results import Evaluation
+from tracker.evals.interface import Evaluation
+from tracker.families.catalog import Checkpoint
 
 KEY_LENGTH = 20
 

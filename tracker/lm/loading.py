@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from tracker.errors import TrackerError
-from tracker.families import Checkpoint
-from tracker.model_config import config_int
+from tracker.families.catalog import Checkpoint
+from tracker.lm.model_config import config_int
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_MAX_LENGTH = 2048
