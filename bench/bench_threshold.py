@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tracker.fit.study import NULL_SHAPES, Case, multiple_testing, run_case, run_mirage
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the study lives in tests/
+from tests.fit_study import NULL_SHAPES, Case, multiple_testing, run_case, run_mirage
 from tracker.fit.synthetic import make_series
 from tracker.fit.table import fit_table
 

@@ -8,10 +8,12 @@ the repository.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
 from tests.helpers import tiny_gpt_neox, tiny_llama, trained_tokenizer
+from tracker.lm.requests import prefix_token_id
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -47,3 +49,30 @@ def reference_logprob(lm, context_ids: list[int], continuation_ids: list[int]) -
     start = len(context_ids) - 1
     picked = [log_probs[start + i, token] for i, token in enumerate(continuation_ids)]
     return float(sum(picked))
+
+
+def encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` with no special tokens added."""
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """The reference split of (context, continuation) into token ids, written after lm-eval's
+    HFLM one pair at a time (tracker's batched :func:`tracker.lm.token_cache.encode_pairs`
+    must equal it pair for pair).
+
+    Example: ``("Q: 2+2=", " 4")`` -> ids of ``"Q: 2+2="`` and the ids that follow them in
+    the encoding of ``"Q: 2+2= 4"``.
+    """
+    if context == "":
+        continuation_ids = encode(tokenizer, continuation)
+        prefix = prefix_token_id(tokenizer)
+        if continuation_ids and continuation_ids[0] == prefix:
+            return continuation_ids[:1], continuation_ids[1:]
+        return [prefix], continuation_ids
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    whole = encode(tokenizer, context + continuation)
+    context_ids = encode(tokenizer, context)
+    return context_ids, whole[len(context_ids):]

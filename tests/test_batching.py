@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from tests.helpers_tasks import reference_logprob, tiny_lm
+from tests.helpers_tasks import encode, encode_pair, reference_logprob, tiny_lm
 from tracker.lm import batching, scoring
 from tracker.lm.batching import parse_batch_size
 
@@ -64,7 +64,7 @@ def test_automatic_batches_match_the_reference(lm, monkeypatch):
     monkeypatch.setattr(batching, "LOGLIKELIHOOD_TOKENS", 48)
     requests = [scoring.LoglikelihoodRequest(c, x) for c in CONTEXTS for x in CONTINUATIONS]
     for request, result in zip(requests, scoring.loglikelihood(lm, requests), strict=True):
-        pair = scoring.encode_pair(lm.tokenizer, request.context, request.continuation)
+        pair = encode_pair(lm.tokenizer, request.context, request.continuation)
         assert result.logprob == pytest.approx(reference_logprob(lm, *pair), abs=1e-4)
 
 
@@ -80,7 +80,7 @@ def test_automatic_generation_rows_follow_memory_and_give_the_same_texts(lm, mon
 
     monkeypatch.setattr(scoring, "_generate_batch", spy)
     per_token = batching.bytes_per_token(lm.model)
-    longest = max(len(scoring.encode(lm.tokenizer, r.context)) for r in requests) + 5
+    longest = max(len(encode(lm.tokenizer, r.context)) for r in requests) + 5
     budget = per_token * longest * 2  # two rows of the longest context fit, not three
     monkeypatch.setattr(batching, "memory_budget", lambda device: budget)
     assert scoring.generate(lm, requests) == fixed

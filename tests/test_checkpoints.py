@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from tests.helpers import save_local_family, trained_tokenizer
-from tracker.errors import TrackerError
+from tracker.errors import CheckpointLoadError, TrackerError
 from tracker.families.catalog import load_family
-from tracker.lm.loading import CheckpointLoadError, load_checkpoint, resolve_device
+from tracker.lm.loading import load_checkpoint, resolve_device
 
 
 def test_hub_checkpoint_passes_revision_and_keeps_remote_code_off(monkeypatch, tmp_path):

@@ -100,7 +100,7 @@ def test_fit_run_reads_the_store_and_writes_into_the_run(tmp_path, monkeypatch):
         task="validation", metric="bits_per_byte", score=lambda f: f["loss"])
 
     class FakeStore:
-        def __init__(self, root, **options):  # options: on_note
+        def __init__(self, root):
             self.root = root
 
         def points(self, setting=None, tasks=None):

@@ -86,7 +86,7 @@ def read_only(run: Path, monkeypatch) -> str:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
         return real(target, write)
 
-    for module in ("tracker.store.files", "tracker.store.run_store", "tracker.cli.eval_cmd"):
+    for module in ("tracker.store.files", "tracker.store.run_store", "tracker.family_eval"):
         monkeypatch.setattr(f"{module}.atomic_write", atomic_write)
     return "simulated"
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.fit_study import Case, multiple_testing, run_case, run_mirage
 from tracker.cli import main
-from tracker.fit.study import Case, multiple_testing, run_case, run_mirage
 
 pytestmark = pytest.mark.slow
 REPS = 60

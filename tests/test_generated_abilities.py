@@ -8,7 +8,7 @@ import pytest
 
 from tracker.errors import TrackerError
 from tracker.tasks import resolve_tasks
-from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
+from tracker.tasks.examples import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.generators import copy_examples, parse_copy_spec
 from tracker.train.config import ArithmeticSpec, CopySpec, MixtureConfig
 from tracker.train.mixture import arithmetic_texts, held_out_prompts, mixture_validation

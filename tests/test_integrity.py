@@ -87,8 +87,7 @@ def test_written_units_carry_checksums_that_verify(tmp_path):
                                     "stripped"])
 def test_a_damaged_unit_file_is_set_aside_and_counts_as_not_stored(tmp_path, damage,
                                                                   monkeypatch):
-    notes = []
-    store = RunStore(tmp_path, on_note=notes.append)
+    store = RunStore(tmp_path)
     kept = store.write(unit(step=1), result("task", [0, 0, 1]), params=1, duration_s=0,
                        device="cpu")
     if damage == "rows":  # values changed, page checksums off: only rows_sha256 can tell
@@ -124,7 +123,8 @@ def test_a_damaged_unit_file_is_set_aside_and_counts_as_not_stored(tmp_path, dam
     damaged = path.read_bytes()
     assert damaged != original
 
-    fresh = RunStore(tmp_path, on_note=notes.append)
+    fresh = RunStore(tmp_path)
+    notes = fresh.notes
     assert not fresh.has(unit())
     assert fresh.has(unit(step=1))
     aside = tmp_path / "corrupt" / path.relative_to(tmp_path / "units")
@@ -141,15 +141,17 @@ def test_readers_set_corrupt_files_aside_instead_of_dying(tmp_path):
         store.write(unit(step=step), result("task", [1, 0, step % 2]), params=1,
                     duration_s=0, device="cpu")
     truncate_to_half(store.path(unit(step=1)))
-    notes = []
-    fresh = RunStore(tmp_path, on_note=notes.append)
+    fresh = RunStore(tmp_path)
+    notes = fresh.notes
     assert sorted(fresh.points()["step"]) == [0, 2]
     assert sorted(set(fresh.examples()["step"])) == [0, 2]
     assert len(notes) == 1 and (tmp_path / "corrupt").is_dir()
     # a second corruption of the same unit is kept beside the first, not over it
     fresh.write(unit(step=1), result("task", [1, 1, 1]), params=1, duration_s=0, device="cpu")
     truncate_to_half(fresh.path(unit(step=1)))
-    assert not RunStore(tmp_path, on_note=notes.append).has(unit(step=1))
+    again = RunStore(tmp_path)
+    assert not again.has(unit(step=1))
+    notes += again.notes
     assert len(list((tmp_path / "corrupt").rglob("*"))) - 3 == 2  # 3 directories, 2 files
 
 

@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from tests.helpers_tasks import reference_logprob, tiny_lm, tiny_tokenizer
+from tests.helpers_tasks import encode_pair, reference_logprob, tiny_lm, tiny_tokenizer
 from tracker.lm import prefix_tree, scoring
 from tracker.lm.forward import tree_attention
 from tracker.lm.loading import LoadedModel
@@ -128,7 +128,7 @@ def test_scores_through_packed_trees_match_one_forward_per_request(architecture,
     [(rows, _)] = packed
     assert len(rows) > 1
     for request, result in zip(requests, results, strict=True):
-        pair = scoring.encode_pair(lm.tokenizer, request.context, request.continuation)
+        pair = encode_pair(lm.tokenizer, request.context, request.continuation)
         assert result.logprob == pytest.approx(reference_logprob(lm, *pair), abs=1e-4)
         assert result.n_tokens == len(pair[1])
 

@@ -31,8 +31,8 @@ from tracker.fit.core import fit_threshold
 from tracker.imports.files import ResultSource, parse_result
 from tracker.imports.scores import empty_examples, n_from_stderr, sample_rows, task_scores
 from tracker.points import read_points_csv, validate_points
-from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.bigbench import bigbench_tasks
+from tracker.tasks.examples import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.jsonl import jsonl_task, parse_jsonl
 
 FAST = settings(max_examples=60, deadline=None,

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.helpers import tiny_gpt_neox
-from tracker.lm.rolling import prefix_token_id, rolling_windows, score_windows
+from tracker.lm.requests import prefix_token_id
+from tracker.lm.rolling import rolling_windows, score_windows
 
 
 @pytest.mark.parametrize("length", [1, 2, 5, 16, 17, 33, 100])

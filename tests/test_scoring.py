@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers_tasks import reference_logprob, tiny_lm
+from tests.helpers_tasks import encode, encode_pair, reference_logprob, tiny_lm
 from tracker.lm import scoring
 from tracker.lm.loading import LoadedModel
 
@@ -19,15 +19,15 @@ def lm():
 
 
 def test_encode_pair_moves_trailing_space_onto_continuation(lm):
-    context_ids, continuation_ids = scoring.encode_pair(lm.tokenizer, "A: ", "True")
-    assert context_ids == scoring.encode(lm.tokenizer, "A:")
+    context_ids, continuation_ids = encode_pair(lm.tokenizer, "A: ", "True")
+    assert context_ids == encode(lm.tokenizer, "A:")
     assert lm.tokenizer.decode(continuation_ids) == " True"
 
 
 def test_empty_context_becomes_the_prefix_token(lm):
-    context_ids, continuation_ids = scoring.encode_pair(lm.tokenizer, "", "True")
+    context_ids, continuation_ids = encode_pair(lm.tokenizer, "", "True")
     assert context_ids == [lm.tokenizer.eos_token_id]
-    assert continuation_ids == scoring.encode(lm.tokenizer, "True")
+    assert continuation_ids == encode(lm.tokenizer, "True")
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
@@ -37,7 +37,7 @@ def test_loglikelihood_matches_reference(lm, batch_size, share_context):
     results = scoring.loglikelihood(lm, requests, batch_size=batch_size,
                                     share_context=share_context)
     for request, result in zip(requests, results, strict=True):
-        context_ids, continuation_ids = scoring.encode_pair(lm.tokenizer, request.context,
+        context_ids, continuation_ids = encode_pair(lm.tokenizer, request.context,
                                                             request.continuation)
         assert result.logprob == pytest.approx(reference_logprob(lm, context_ids,
                                                                  continuation_ids), abs=1e-4)
@@ -49,7 +49,7 @@ def test_shared_context_cache_works_for_llama_too():
     requests = [scoring.LoglikelihoodRequest(c, x) for c in CONTEXTS for x in CONTINUATIONS]
     for request, result in zip(requests, scoring.loglikelihood(llama, requests, batch_size=8),
                                strict=True):
-        pair = scoring.encode_pair(llama.tokenizer, request.context, request.continuation)
+        pair = encode_pair(llama.tokenizer, request.context, request.continuation)
         assert result.logprob == pytest.approx(reference_logprob(llama, *pair), abs=1e-4)
 
 
@@ -61,11 +61,11 @@ def test_empty_continuation_scores_zero(lm):
 def test_is_greedy_for_the_argmax_continuation(lm):
     checked = 0
     for context in [c for c in CONTEXTS if c]:
-        context_ids = scoring.encode(lm.tokenizer, context)
+        context_ids = encode(lm.tokenizer, context)
         with torch.no_grad():
             best = int(lm.model(input_ids=torch.tensor([context_ids])).logits[0, -1].argmax())
         continuation = lm.tokenizer.decode([best])
-        if scoring.encode_pair(lm.tokenizer, context, continuation) != (context_ids, [best]):
+        if encode_pair(lm.tokenizer, context, continuation) != (context_ids, [best]):
             continue  # the text re-tokenizes differently; not a clean case
         [result] = scoring.loglikelihood(lm, [scoring.LoglikelihoodRequest(context,
                                                                            continuation)])
@@ -79,7 +79,7 @@ def test_long_inputs_are_truncated_from_the_left():
     context = "The quick brown fox jumps over the lazy dog. " * 3
     request = scoring.LoglikelihoodRequest(context, " Plausible or implausible?")
     [result] = scoring.loglikelihood(short, [request])
-    context_ids, continuation_ids = scoring.encode_pair(short.tokenizer, context,
+    context_ids, continuation_ids = encode_pair(short.tokenizer, context,
                                                         request.continuation)
     kept = (context_ids + continuation_ids)[-(short.max_length + 1):]
     expected = reference_logprob(short, kept[: len(kept) - len(continuation_ids)],
@@ -88,7 +88,7 @@ def test_long_inputs_are_truncated_from_the_left():
 
 
 def _greedy_reference(lm: LoadedModel, context: str, n_tokens: int) -> str:
-    ids = scoring.encode(lm.tokenizer, context)
+    ids = encode(lm.tokenizer, context)
     new: list[int] = []
     with torch.no_grad():
         for _ in range(n_tokens):
@@ -138,7 +138,7 @@ def test_is_greedy_is_false_when_a_token_is_not_the_argmax(lm):
     a non-argmax second one."""
     checked = 0
     for context in [c for c in CONTEXTS if c]:
-        context_ids = scoring.encode(lm.tokenizer, context)
+        context_ids = encode(lm.tokenizer, context)
         with torch.no_grad():
             logits = lm.model(input_ids=torch.tensor([context_ids])).logits[0, -1]
         best, worst = int(logits.argmax()), int(logits.argmin())
@@ -147,7 +147,7 @@ def test_is_greedy_is_false_when_a_token_is_not_the_argmax(lm):
         second_worst = int(after.argmin())
         for tokens in ([worst], [best, second_worst]):
             continuation = lm.tokenizer.decode(tokens)
-            if scoring.encode_pair(lm.tokenizer, context, continuation) != (context_ids,
+            if encode_pair(lm.tokenizer, context, continuation) != (context_ids,
                                                                            tokens):
                 continue  # re-tokenizes differently: not a clean case
             [result] = scoring.loglikelihood(
@@ -187,7 +187,7 @@ def _by_hand(text: str) -> list[int]:
     ("A?", " x", _by_hand("A?"), _by_hand(" x")),
 ])
 def test_hand_tokenized_pairs(char_lm, context, continuation, context_ids, continuation_ids):
-    assert scoring.encode_pair(char_lm.tokenizer, context, continuation) == (
+    assert encode_pair(char_lm.tokenizer, context, continuation) == (
         context_ids, continuation_ids)
     ids = torch.tensor([context_ids + continuation_ids])
     with torch.no_grad():

@@ -116,7 +116,7 @@ def test_a_malicious_pickle_does_not_run_even_when_allowed(pickled_family, tmp_p
     torch.save({"gpt_neox.embed_in.weight": RunsCode(marker)},
                checkpoint_dir / "pytorch_model.bin")
     (checkpoint, ) = local_family(tmp_path / "evil").checkpoints()
-    from tracker.lm.loading import CheckpointLoadError
+    from tracker.errors import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="cannot load evil/s1@step0"):
         load_checkpoint(checkpoint, allow_pickle=True)

@@ -89,9 +89,9 @@ def test_a_changed_file_is_verified_again_and_a_damaged_one_set_aside(run, monke
     RunStore(run).points()
     path = RunStore(run).path(unit(step=1))
     path.write_bytes(path.read_bytes()[:100])  # size and mtime change
-    notes = []
-    store = RunStore(run, on_note=notes.append)
+    store = RunStore(run)
     points = store.points()
+    notes = store.notes
     assert sorted(points[points["task"] == "task"]["step"].unique()) == [0, 2]
     assert len(notes) == 1 and "corrupt unit file" in notes[0]
     assert str(path.relative_to(run / "units").as_posix()) not in read_index(run)[1]
@@ -106,8 +106,9 @@ def test_rows_damaged_behind_the_index_are_caught_before_use(run):
     flip_data_page_byte(path, "accuracy")  # in place: same inode, same size
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert (path.stat().st_size, path.stat().st_ino) == (stat.st_size, stat.st_ino)
-    notes = []
-    examples = RunStore(run, on_note=notes.append).examples()
+    store = RunStore(run)
+    examples = store.examples()
+    notes = store.notes
     assert sorted(set(examples[examples["task"] == "task"]["step"])) == [0, 2]
     assert len(notes) == 1 and "corrupt unit file" in notes[0]
 

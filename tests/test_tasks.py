@@ -12,7 +12,7 @@ from tests.helpers_tasks import tiny_lm
 from tracker.errors import TrackerError
 from tracker.evals.interface import EvalSettings
 from tracker.tasks import arithmetic_examples, example_text, resolve_tasks
-from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
+from tracker.tasks.examples import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.generators import parse_spec
 
 MC_LINES = [

@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers_tasks import reference_logprob, tiny_lm
+from tests.helpers_tasks import encode_pair, reference_logprob, tiny_lm
 from tracker.cli import main
 from tracker.errors import TrackerError
 from tracker.evals.interface import EvalSettings
-from tracker.lm.scoring import encode_pair
 from tracker.tasks import hub
 
 MMLU = {"question": " What is 2+2? ", "subject": "elementary_mathematics",

@@ -1,5 +1,5 @@
 """The on-disk token cache: equal to encoding one text at a time (and to lm-eval's split, as
-tracker.lm.scoring.encode_pair does it), read back from disk by a later process, rebuilt when
+tracker.lm.encode_pair does it), read back from disk by a later process, rebuilt when
 damaged, safe when writers race, harmless when the cache cannot be written."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import pythia_tokenizer, trained_tokenizer
+from tests.helpers_tasks import encode, encode_pair
 from tracker.lm import scoring, token_cache
 
 PAIRS = [
@@ -44,12 +45,12 @@ def entries(cache):
 def test_pairs_equal_encode_pair_one_at_a_time(tokenizer):
     prefix = scoring.prefix_token_id(tokenizer)
     ours = token_cache.encode_pairs(tokenizer, PAIRS, prefix)
-    assert ours == [scoring.encode_pair(tokenizer, c, x) for c, x in PAIRS]
+    assert ours == [encode_pair(tokenizer, c, x) for c, x in PAIRS]
 
 
 def test_texts_equal_encode_one_at_a_time(tokenizer):
     texts = [c + x for c, x in PAIRS]
-    assert token_cache.encode_texts(tokenizer, texts) == [scoring.encode(tokenizer, t)
+    assert token_cache.encode_texts(tokenizer, texts) == [encode(tokenizer, t)
                                                           for t in texts]
     assert token_cache.encode_texts(tokenizer, texts, cache=False) == \
         token_cache.encode_texts(tokenizer, texts)
@@ -114,7 +115,7 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(cache, damage):
 def test_racing_writers_leave_one_whole_entry(cache):
     tokenizer = pythia_tokenizer()
     texts = [f"document number {i} " * 20 for i in range(50)]
-    expected = [scoring.encode(tokenizer, t) for t in texts]
+    expected = [encode(tokenizer, t) for t in texts]
     results, errors = [], []
 
     def work():
@@ -146,7 +147,7 @@ def test_an_unwritable_cache_only_costs_tokenizing(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKER_CACHE_DIR", str(blocker))
     tokenizer = pythia_tokenizer()
     assert token_cache.encode_texts(tokenizer, ["some text"]) == [
-        scoring.encode(tokenizer, "some text")]
+        encode(tokenizer, "some text")]
 
 
 def test_validation_and_tasks_go_through_the_cache(cache):

@@ -22,9 +22,9 @@ from tracker.store.run_store import RunStore
 from tracker.sweep import plan_units, run_sweep
 from tracker.tasks import resolve_tasks
 from tracker.train.config import ArithmeticSpec, MixtureConfig, load_ladder_config
+from tracker.train.ladder import ladder_evaluations, train_ladder, with_seed
 from tracker.train.mixture import build_blocks, held_out_prompts
 from tracker.train.tokenizer import train_tokenizer
-from tracker.train.trainer import ladder_evaluations, train_ladder, with_seed
 
 TINY = {
     "name": "ladder",
@@ -109,7 +109,7 @@ def test_validation_loss_falls_and_scores_are_recorded(trained):
 
 def test_second_run_trains_nothing(trained, monkeypatch):
     config, run_dir, _ = trained
-    import tracker.train.trainer as trainer
+    import tracker.train.ladder as trainer
 
     monkeypatch.setattr(trainer, "train_one", lambda *a, **k: pytest.fail("retrained"))
     train_ladder(config, run_dir=run_dir, corpus=run_dir.parent / "texts", progress=False)
@@ -195,7 +195,8 @@ def test_mixture_fraction_format_and_held_out_problems():
 
 
 def test_retraining_a_size_forgets_its_old_units(tmp_path):
-    from tracker.train.trainer import LadderRun, forget_size
+    from tracker.train.ladder import forget_size
+    from tracker.train.layout import LadderRun
 
     config = load_ladder_config(write_config(tmp_path / "tiny.yaml", TINY))
     run = LadderRun(config, tmp_path / "run")
@@ -284,7 +285,7 @@ def _wait_for_idle_sibling(run, spec, blocks, *, progress, position, callbacks):
 
 
 def test_the_last_size_training_is_told_when_the_other_worker_is_idle(tmp_path):
-    from tracker.train.trainer import LadderRun
+    from tracker.train.layout import LadderRun
     from tracker.train.workers import train_sizes
 
     data = {**TINY, "training": {**TINY["training"], "threads": 2, "workers": 2}}
@@ -336,7 +337,8 @@ def test_mixture_validation_is_held_out_in_training_proportions(trained):
     problems = {p for sheet in sheets for p in sheet.split("\n\n")}
     assert problems and all(p.startswith("Q: What is ") for p in problems)
     from tracker.train.corpus import build_corpus
-    from tracker.train.trainer import LadderRun, training_blocks, write_mixture_validation
+    from tracker.train.ladder import training_blocks, write_mixture_validation
+    from tracker.train.layout import LadderRun
 
     run = LadderRun(config, run_dir)
     files = build_corpus(config.corpus, run_dir, seed=config.seed)
@@ -349,7 +351,7 @@ def test_mixture_validation_is_held_out_in_training_proportions(trained):
 def test_train_cli_passes_seed_and_deterministic(tmp_path, monkeypatch, capsys):
     """`tracker train --seed 7 --deterministic` trains the config with training.seed 7 in
     deterministic mode (the data seed unchanged); without them the config is as written."""
-    import tracker.train.trainer as trainer
+    import tracker.train.ladder as trainer
 
     seen = []
     monkeypatch.setattr(trainer, "train_ladder",

@@ -56,6 +56,10 @@ class FitError(TrackerError):
     exit_code = 1
 
 
+class CheckpointLoadError(TrackerError):
+    """A checkpoint could not be loaded; the sweep records it as failed and goes on."""
+
+
 def describe_os_error(error: OSError) -> str:
     """The system's text for an OSError's errno and its symbolic name, on one line.
 

@@ -12,7 +12,7 @@ and counted (`Points.n_dropped`), since exports of unfinished runs legitimately 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,18 +191,17 @@ EXAMPLE_COLUMNS = ("family", "size", "step", "task", "metric", "example_id", "va
 
 
 def read_run(run_dir: Path | str, setting: str | None = None, *,
-             on_note: Callable[[str], None] | None = None,
              tasks: Sequence[str] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Points and per-example rows of a run directory (tracker.store.run_store.RunStore), one
-    setting per task (tracker.store.settings). ``on_note`` receives the store's one-line notes
-    (a corrupt unit file set aside)."""
+    setting per task (tracker.store.settings). The store's one-line notes (a corrupt unit file
+    set aside) go to the ``tracker`` logger."""
     from tracker.store.run_store import RunStore  # the store pulls in pyarrow; only needed here
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TrackerError(f"run directory {run_dir} does not exist")
-    store = RunStore(run_dir, on_note=on_note)
+    store = RunStore(run_dir)
     points = store.points(setting=setting, tasks=tasks)
     if points.empty:
         raise TrackerError(f"run directory {run_dir} has no results yet; run `tracker eval`")

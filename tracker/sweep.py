@@ -21,17 +21,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from tracker.errors import StorageError
+from tracker.errors import CheckpointLoadError, StorageError
 from tracker.evals.interface import EvalSettings, Evaluation
 from tracker.families.catalog import Checkpoint
-from tracker.lm.loading import CheckpointLoadError, LoadedModel, load_checkpoint
 from tracker.store.run_store import RunStore
 from tracker.store.units import Unit
 
-Loader = Callable[[Checkpoint], LoadedModel]
+if TYPE_CHECKING:  # the model code (and torch) loads when a checkpoint does
+    from tracker.lm.loading import LoadedModel
+
+Loader = Callable[[Checkpoint], "LoadedModel"]
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,8 @@ def wait_for_everyone() -> None:
 
 def default_loader(*, device: str, dtype: str, context_length: int | None,
                    allow_pickle: bool = False) -> Loader:
+    from tracker.lm.loading import load_checkpoint
+
     def load(checkpoint: Checkpoint) -> LoadedModel:
         return load_checkpoint(checkpoint, device=device, dtype=dtype,
                                context_length=context_length, allow_pickle=allow_pickle)

@@ -5,7 +5,7 @@ parser and sets ``func``. Errors a user can act on (:class:`TrackerError`) print
 line and exit 2 (1 for a :class:`~tracker.errors.StorageError`: a full disk, a read-only
 run directory); any other operating-system error (an output that cannot be written) prints
 as one line and exits 1. ``--debug`` shows the traceback. Notes (a corrupt unit file set
-aside) print as ``tracker: note: ...`` lines on stderr.
+aside) print as ``tracker: note: ...`` lines on stderr (:mod:`tracker.cli.progress`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def _named_command(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(_named_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    from tracker.cli.progress import show_library_log
+
+    show_library_log()
     try:
         return int(args.func(args) or 0)
     except TrackerError as error:

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from tracker.cli.fit_cmd import add_setting_argument
-from tracker.cli.progress import print_note
 from tracker.errors import TrackerError
 from tracker.store.run_store import RunStore
 
@@ -21,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = RunStore(args.run, on_note=print_note)
+    store = RunStore(args.run)
     if not store.has_unit_files():
         raise TrackerError(f"{args.run} holds no finished units; run `tracker eval` first")
     table = store.examples(args.setting) if args.examples else store.points(setting=args.setting)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from tracker.cli.progress import ProgressPrinter, print_note, print_notes
-from tracker.errors import FitError, TrackerError
+from tracker.errors import TrackerError
 from tracker.fit.core import DEFAULT_BOOT
 
 
@@ -57,8 +57,7 @@ def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
         raise TrackerError(f"--boot {args.boot} is too few for a 95% interval; use 50 or more")
     if args.run is not None:
         points, examples = read_run(args.run, setting=getattr(args, "setting", None),
-                                    tasks=getattr(args, "tasks", None),
-                                    on_note=print_note)
+                                    tasks=getattr(args, "tasks", None))
         return points, examples, args.out or args.run
     if args.out is None:
         raise TrackerError("--points needs --out DIR (where to write the results)")
@@ -94,13 +93,15 @@ def run(args) -> int:
 def check_fitted(table) -> None:
     """One stderr line per series whose fit failed; when no series was fitted at all, one
     line only, as a FitError (exit 1, nothing written)."""
-    failed = table.failed
-    if table.rows and len(failed) == len(table.rows):
-        first = failed[0]
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise FitError(f"no series could be fitted: {first.task}/{first.metric}: "
-                       f"{first.fit.note}{more}; nothing written")
-    for row in failed:
+    from tracker.fit.table import require_fitted
+
+    require_fitted(table)
+    print_failed_fits(table)
+
+
+def print_failed_fits(table) -> None:
+    """One stderr line per series whose fit failed."""
+    for row in table.failed:
         print_note(f"the fit of {row.task}/{row.metric} failed ({row.fit.note}); the other "
                    "series are fitted")
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from tracker.cli.fit_cmd import add_setting_argument
-from tracker.cli.progress import print_note, print_notes
+from tracker.cli.progress import print_notes
 from tracker.errors import TrackerError
 
 DEFAULT_BOOT = 200
@@ -59,7 +59,7 @@ def run(args) -> int:
         raise TrackerError(f"--at-tokens {args.at_tokens:g} must be a positive number")
     if args.run is not None:
         tasks = None if args.tasks is None else [*args.tasks, "validation"]
-        points, _ = read_run(args.run, setting=args.setting, tasks=tasks, on_note=print_note)
+        points, _ = read_run(args.run, setting=args.setting, tasks=tasks)
         out_dir = args.out or args.run
     else:
         if args.out is None:

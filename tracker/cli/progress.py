@@ -1,9 +1,31 @@
-"""Progress lines on stderr for the CLI's long fits."""
+"""What the CLI shows on stderr: the library's log records, notes, and progress of long fits.
+
+The library never prints: it returns notes as data and logs to the ``tracker`` logger.
+:func:`show_library_log` routes that logger to stderr as ``tracker: note: ...`` (warnings)
+and ``tracker: ...`` (information) lines.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (a captured one in tests too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "tracker: note: " if record.levelno >= logging.WARNING else "tracker: "
+        print(prefix + record.getMessage(), file=sys.stderr)
+
+
+def show_library_log() -> None:
+    """Route the ``tracker`` logger (information and up) to stderr, once."""
+    logger = logging.getLogger("tracker")
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
 
 
 class ProgressPrinter:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from tracker.tasks.base import Example, MultipleChoiceExample, Task
+from tracker.tasks.examples import Example, MultipleChoiceExample
 from tracker.tasks.registry import TASKS, resolve_one
+from tracker.tasks.task import Task
 
 OTHER_SOURCES = (
     "arithmetic:OP:DIGITS[:bare][:n=N][:answer_digits=L][:seed=S]  any generated arithmetic "

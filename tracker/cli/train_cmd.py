@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tracker.train.config import load_ladder_config
-    from tracker.train.trainer import train_ladder, with_seed
+    from tracker.train.ladder import train_ladder, with_seed
 
     config = with_seed(load_ladder_config(args.config), args.seed,
                        deterministic=args.deterministic)

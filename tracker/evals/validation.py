@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,10 +25,11 @@ import pandas as pd
 from tracker.config import PROJECT_ROOT, VALIDATION_DIR, StrictModel, load_model
 from tracker.errors import TrackerError, unknown_name
 from tracker.evals.interface import EvalSettings, MetricScore, UnitResult
-from tracker.lm.batching import validation_tokens
-from tracker.lm.loading import LoadedModel
-from tracker.lm.rolling import Window, prefix_token_id, rolling_windows, score_windows
-from tracker.lm.token_cache import encode_texts, tokenizer_fingerprint  # noqa: F401
+from tracker.lm.requests import prefix_token_id
+from tracker.lm.token_cache import encode_texts
+
+if TYPE_CHECKING:  # the model code (and torch) loads when a checkpoint is scored
+    from tracker.lm.loading import LoadedModel
 
 VALIDATION_TASK = "validation"
 
@@ -160,6 +161,9 @@ class ValidationLoss:
         }
 
     def evaluate(self, lm: LoadedModel, settings: EvalSettings) -> UnitResult:
+        from tracker.lm.batching import validation_tokens
+        from tracker.lm.rolling import Window, rolling_windows, score_windows
+
         documents = self.validation.documents[: settings.limit]
         tokens = self._tokens(lm.tokenizer)[: len(documents)]
         max_length = min(lm.max_length, self.context_length or lm.max_length)

@@ -37,6 +37,10 @@ STEP_DIR = re.compile(r"^step(\d+)$")
 TOKEN_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 
 
+# What `tracker train` writes beside each checkpoint: {"tokens_seen": N}.
+CHECKPOINT_META = "tracker_checkpoint.json"
+
+
 class StepSchedule(StrictModel):
     """Pythia-like steps: 0, then powers of two up to ``log_until``, then every ``every``."""
 
@@ -312,7 +316,7 @@ def count_parameters(checkpoint_dir: Path) -> int | None:
 def _local_tokens_seen(step_dir: Path, step: int, tokens_per_step: int | None) -> int | None:
     """From ``tracker_checkpoint.json`` (written by ``tracker train``), else the family's
     tokens per step."""
-    meta = step_dir / "tracker_checkpoint.json"
+    meta = step_dir / CHECKPOINT_META
     if meta.is_file():
         value = json.loads(meta.read_text()).get("tokens_seen")
         if value is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tracker.errors import FitError
 from tracker.evals.metrics import BINOMIAL_METRICS, min_rise_for
 from tracker.fit.core import DEFAULT_BOOT, fit_threshold
 from tracker.fit.emergence import emergence_score, final_by_scale
@@ -34,7 +35,7 @@ from tracker.fit.sizes import SizeConsistency, size_consistency
 from tracker.fit.verdict import decide
 from tracker.points import validate_points
 
-LOG = logging.getLogger("tracker")
+LOG = logging.getLogger(__name__)  # under "tracker": the CLI prints it
 THRESHOLD_COLUMNS = ("task", "metric", "verdict", "label", "threshold", "ci_low", "ci_high",
                      "width", "width_low", "width_high", "width_frac", "rise_10", "rise_90",
                      "n_in_rise", "resolved", "bracket", "steepening", "slope", "baseline",
@@ -111,6 +112,17 @@ class ThresholdTable:
         return tuple(row for row in self.rows if row.fit.verdict == "failed")
 
 
+def require_fitted(table: ThresholdTable) -> None:
+    """A :class:`FitError` (one line, exit 1) when no series of ``table`` could be fitted;
+    a table with some fitted series passes, each failed row keeping its note."""
+    failed = table.failed
+    if table.rows and len(failed) == len(table.rows):
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise FitError(f"no series could be fitted: {first.task}/{first.metric}: "
+                       f"{first.fit.note}{more}; nothing written")
+
+
 def _checkpoint(point: pd.Series) -> str:
     """'size step N (loss)' for one point of a series."""
     where = "/".join(str(v) for v in (point["family"], point["size"]) if str(v)) or "point"
@@ -179,7 +191,7 @@ def _fit_job(job) -> tuple[ThresholdFit, SizeConsistency | None]:
 def _failed(series: pd.DataFrame, error: Exception) -> ThresholdFit:
     task, metric = series["task"].iloc[0], series["metric"].iloc[0]
     note = f"{type(error).__name__}: {error}"
-    LOG.warning("fit of %s/%s failed: %s", task, metric, note)
+    LOG.debug("fit of %s/%s failed: %s", task, metric, note)  # the row keeps the note
     return ThresholdFit("failed", reason="the fit raised an error", note=note,
                         n_points=len(series),
                         higher_is_better=bool(series["higher_is_better"].iloc[0]))

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from tracker.errors import TrackerError
+from tracker.errors import CheckpointLoadError, TrackerError
 from tracker.families.catalog import Checkpoint
 from tracker.lm.model_config import config_int
 
@@ -30,10 +30,6 @@ DEFAULT_MAX_LENGTH = 2048
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 ALLOW_PICKLE_HINT = ("pickle can run code while it loads: convert the weights to safetensors, "
                      "or pass --allow-pickle to load them with torch.load(weights_only=True)")
-
-
-class CheckpointLoadError(TrackerError):
-    """A checkpoint could not be loaded; the sweep records it as failed and goes on."""
 
 
 @dataclass(frozen=True)

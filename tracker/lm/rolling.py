@@ -61,15 +61,6 @@ def rolling_windows(
         predicted = end
 
 
-def prefix_token_id(tokenizer: object) -> int:
-    """BOS if the tokenizer has one, else EOS (what lm-eval feeds before a document)."""
-    for name in ("bos_token_id", "eos_token_id"):
-        value = getattr(tokenizer, name, None)
-        if value is not None:
-            return int(value)
-    raise ValueError("tokenizer has neither a BOS nor an EOS token to start documents with")
-
-
 def window_batches(windows: Sequence[Window], batch_tokens: int) -> list[list[int]]:
     """Window indices in batches: longest first, each batch at most ``batch_tokens`` padded
     tokens (at least one window). ``bench/bench_forward_limit.py`` times the bare model on

@@ -34,40 +34,15 @@ import torch
 from tracker.errors import TrackerError
 from tracker.lm import batching, prefix_tree, token_cache
 from tracker.lm.forward import HEAD_CHUNK, HeadRows, SplitModel, split_model, tree_attention
-from tracker.tasks.base import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
+from tracker.lm.requests import (
+    GenerationRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    prefix_token_id,
+)
 
 if TYPE_CHECKING:
     from tracker.lm.loading import LoadedModel
-
-
-@dataclass(frozen=True)
-class LoglikelihoodRequest:
-    """Score ``continuation`` (exactly as written, any leading space included) after ``context``."""
-
-    context: str
-    continuation: str
-
-
-@dataclass(frozen=True)
-class LoglikelihoodResult:
-    """``logprob``: summed natural-log probability of the continuation's tokens (<= 0).
-
-    ``is_greedy``: every continuation token is the argmax given what precedes it.
-    ``n_tokens``: how many tokens the continuation has (for per-token averages).
-    """
-
-    logprob: float
-    is_greedy: bool
-    n_tokens: int
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """Greedy-decode after ``context`` until a ``stop`` string, end-of-text or the budget."""
-
-    context: str
-    stop: tuple[str, ...] = DEFAULT_STOP
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
 
 
 @dataclass(frozen=True)
@@ -76,40 +51,6 @@ class _Group:
 
     context_ids: tuple[int, ...]
     rows: tuple[tuple[int, tuple[int, ...]], ...]
-
-
-def prefix_token_id(tokenizer: Any) -> int:
-    """The token that stands in for an empty context: BOS, else EOS (lm-eval's choice)."""
-    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return int(token_id)
-    raise TrackerError("the tokenizer has neither a BOS nor an EOS token to stand for an "
-                       "empty context")
-
-
-def encode(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of ``text`` with no special tokens added."""
-    return list(tokenizer.encode(text, add_special_tokens=False))
-
-
-def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Split (context, continuation) into token ids exactly as lm-eval's HFLM does.
-
-    Example: ``("Q: 2+2=", " 4")`` -> ids of ``"Q: 2+2="`` and the ids that follow them in
-    the encoding of ``"Q: 2+2= 4"``.
-    """
-    if context == "":
-        continuation_ids = encode(tokenizer, continuation)
-        prefix = prefix_token_id(tokenizer)
-        if continuation_ids and continuation_ids[0] == prefix:
-            return continuation_ids[:1], continuation_ids[1:]
-        return [prefix], continuation_ids
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
-    whole = encode(tokenizer, context + continuation)
-    context_ids = encode(tokenizer, context)
-    return context_ids, whole[len(context_ids):]
 
 
 def loglikelihood(

@@ -72,7 +72,8 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], *, cache: bool = True
 def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, str]], prefix_token: int
                  ) -> list[tuple[list[int], list[int]]]:
     """(context ids, continuation ids) of each (context, continuation), split as lm-eval's
-    HFLM does (see :func:`tracker.lm.scoring.encode_pair`, which this equals pair for pair)."""
+    HFLM does; ``tests/helpers_tasks.encode_pair`` is the one-pair reference that this
+    equals pair for pair."""
     flat = [text for pair in pairs for text in pair] + [str(prefix_token)]
     arrays = _cached(tokenizer, "pairs", flat,
                      lambda: _pairs_arrays(tokenizer, pairs, prefix_token))

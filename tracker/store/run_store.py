@@ -48,7 +48,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -94,19 +94,16 @@ class Written:
 class RunStore:
     """Read and write the units of one run directory.
 
-    ``on_note`` receives one-line notes for the user (a corrupt unit file moved aside);
-    without it they go to the ``tracker.store.run_store`` logger as warnings. Every note is also
-    kept in ``notes``.
+    One-line notes for the user (a corrupt unit file moved aside) are kept in ``notes`` and
+    logged as warnings to the ``tracker`` logger (the CLI prints them as ``tracker: note:``).
 
     Example:
         >>> store = RunStore(Path("runs/pythia"))  # doctest: +SKIP
         >>> store.points().head()                  # doctest: +SKIP
     """
 
-    def __init__(self, root: Path | str, *,
-                 on_note: Callable[[str], None] | None = None) -> None:
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
-        self.on_note = on_note
         self.notes: list[str] = []
         # path -> (signature, record) of files read and checked by this object
         self._verified: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
@@ -248,12 +245,9 @@ class RunStore:
                    "`tracker eval` recomputes it")
 
     def note(self, text: str) -> None:
-        """A one-line note for the user: to ``on_note`` (the CLI prints it), else logged."""
+        """A one-line note for the user: kept in ``notes`` and logged."""
         self.notes.append(text)
-        if self.on_note is not None:
-            self.on_note(text)
-        else:
-            logger.warning("%s", text)
+        logger.warning("%s", text)
 
     def _supersede_others(self, unit: Unit, kept: Path) -> None:
         """Move aside (to ``superseded/``) stored units of the same checkpoint label, task

@@ -4,9 +4,10 @@
 objects, each an :class:`tracker.evals.interface.Evaluation`. See ``docs/tasks.md``.
 """
 
-from tracker.tasks.base import GenerativeExample, MultipleChoiceExample, Task
+from tracker.tasks.examples import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.generators import arithmetic_examples, example_text
 from tracker.tasks.registry import TASKS, resolve_tasks
+from tracker.tasks.task import Task
 
 __all__ = [
     "TASKS",

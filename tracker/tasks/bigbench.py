@@ -33,16 +33,16 @@ from typing import Any
 import numpy as np
 
 from tracker.errors import TrackerError, printable
-from tracker.tasks.base import (
+from tracker.tasks.examples import (
     Example,
     GenerativeExample,
     LoadedExamples,
     MultipleChoiceExample,
-    Task,
     TaskKind,
     check_choices,
     check_targets,
 )
+from tracker.tasks.task import Task
 
 GENERATIVE_SCORES = {"exact_str_match", "bleu", "rouge", "bleurt", "sequence_f1"}
 DEFAULT_INPUT_PREFIX = "\nQ: "

@@ -7,7 +7,7 @@ float column per metric; generative tasks also keep the ``generation`` text).
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -15,47 +15,52 @@ import pandas as pd
 
 from tracker.evals import metrics
 from tracker.evals.interface import UnitResult
-from tracker.lm import scoring, token_cache
-from tracker.tasks.base import GenerativeExample, MultipleChoiceExample
+from tracker.lm import token_cache
+from tracker.lm.requests import GenerationRequest, LoglikelihoodRequest
+from tracker.tasks.examples import Example, GenerativeExample, MultipleChoiceExample, TaskKind
 
 if TYPE_CHECKING:
     from tracker.evals.interface import EvalSettings
     from tracker.lm.loading import LoadedModel
-    from tracker.tasks.base import Task
 
+LOG = logging.getLogger(__name__)  # under "tracker": the CLI prints it
 GENERATION_METRICS = ("exact_match", "token_edit_distance", "token_edit_distance_norm")
 
 
-def evaluate_task(task: Task, lm: LoadedModel, settings: EvalSettings) -> UnitResult:
-    """Score every example of ``task`` (the first ``settings.limit``) and aggregate."""
-    examples = task.examples(settings.limit)
+def evaluate_task(name: str, kind: TaskKind, examples: tuple[Example, ...],
+                  wanted: tuple[str, ...] | None, lm: LoadedModel,
+                  settings: EvalSettings) -> UnitResult:
+    """Score a task's rendered ``examples`` and aggregate the metrics ``wanted`` (None: all
+    of the kind's)."""
     started = time.perf_counter()
-    if task.kind == "multiple_choice":
+    if kind == "multiple_choice":
         rows = _multiple_choice_rows(lm, examples, settings.batch_size)
         specs = metrics.MULTIPLE_CHOICE_METRICS
         n_choices = [len(e.choices) for e in examples if isinstance(e, MultipleChoiceExample)]
     else:
-        rows = _generative_rows(lm, examples, settings.batch_size, task.metrics)
+        rows = _generative_rows(lm, examples, settings.batch_size, wanted)
         specs = metrics.GENERATIVE_METRICS
         n_choices = None
     seconds = time.perf_counter() - started
-    if task.metrics is not None:
-        specs = tuple(spec for spec in specs if spec.name in task.metrics)
+    if wanted is not None:
+        specs = tuple(spec for spec in specs if spec.name in wanted)
     keep = ["example_id", *(spec.name for spec in specs)]
     frame = pd.DataFrame(rows)
     frame = frame[keep + (["generation"] if "generation" in frame else [])]
     rate = len(examples) / seconds if seconds > 0 else float("inf")
     if settings.progress:
-        print(f"{task.name}: {len(examples)} examples in {seconds:.1f} s "
-              f"({rate:.1f} examples/s)", file=sys.stderr)
+        LOG.info("%s: %d examples in %.1f s (%.1f examples/s)", name, len(examples), seconds,
+                 rate)
     extras = {"n_examples": len(examples), "seconds": seconds, "examples_per_second": rate}
-    return UnitResult(task.name, metrics.aggregate(frame, specs, n_choices), frame, extras)
+    return UnitResult(name, metrics.aggregate(frame, specs, n_choices), frame, extras)
 
 
 def _multiple_choice_rows(
     lm: LoadedModel, examples: tuple, batch_size: int | None
 ) -> list[dict]:
-    requests = [scoring.LoglikelihoodRequest(example.context(), continuation)
+    from tracker.lm import scoring  # torch loads with the first model call
+
+    requests = [LoglikelihoodRequest(example.context(), continuation)
                 for example in examples for continuation in example.continuations()]
     results = iter(scoring.loglikelihood(lm, requests, batch_size=batch_size))
     rows = []
@@ -71,13 +76,15 @@ def _multiple_choice_rows(
 def _generative_rows(
     lm: LoadedModel, examples: tuple, batch_size: int | None, wanted: tuple[str, ...] | None
 ) -> list[dict]:
+    from tracker.lm import scoring  # torch loads with the first model call
+
     generate = wanted is None or any(name in wanted for name in GENERATION_METRICS)
     generations = [""] * len(examples)
     if generate:
-        requests = [scoring.GenerationRequest(e.context(), e.stop, e.max_new_tokens)
+        requests = [GenerationRequest(e.context(), e.stop, e.max_new_tokens)
                     for e in examples]
         generations = scoring.generate(lm, requests, batch_size=batch_size)
-    target_requests = [scoring.LoglikelihoodRequest(e.context(), target)
+    target_requests = [LoglikelihoodRequest(e.context(), target)
                        for e in examples for target in e.targets]
     target_results = iter(scoring.loglikelihood(lm, target_requests, batch_size=batch_size))
     target_ids = iter(token_cache.encode_texts(

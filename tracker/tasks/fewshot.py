@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tracker.errors import TrackerError
-from tracker.tasks.base import Example
+from tracker.tasks.examples import Example
 
 
 def with_fewshot(

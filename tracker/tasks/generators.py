@@ -45,7 +45,8 @@ from typing import Literal
 import numpy as np
 
 from tracker.errors import TrackerError
-from tracker.tasks.base import GenerativeExample, LoadedExamples, MultipleChoiceExample, Task
+from tracker.tasks.examples import GenerativeExample, LoadedExamples, MultipleChoiceExample
+from tracker.tasks.task import Task
 
 Operation = Literal["add", "sub", "mul"]
 Wording = Literal["bigbench", "bare"]

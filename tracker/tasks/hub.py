@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.errors import TrackerError
-from tracker.tasks.base import Example, GenerativeExample, MultipleChoiceExample, Task, TaskKind
+from tracker.tasks.examples import Example, GenerativeExample, MultipleChoiceExample, TaskKind
+from tracker.tasks.task import Task
 
 
 def mmlu_example(doc: dict, index: int) -> Example:

@@ -25,18 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import TrackerError, did_you_mean, printable
-from tracker.tasks.base import (
-    DEFAULT_MAX_NEW_TOKENS,
-    DEFAULT_STOP,
+from tracker.lm.requests import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
+from tracker.tasks.examples import (
     Example,
     GenerativeExample,
     LoadedExamples,
     MultipleChoiceExample,
-    Task,
     TaskKind,
     check_choices,
     check_targets,
 )
+from tracker.tasks.task import Task
 
 MULTIPLE_CHOICE_KEYS = {"prompt", "choices", "answer", "id", "metadata"}
 GENERATIVE_KEYS = {"prompt", "target", "stop", "max_new_tokens", "output_regex", "id",

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from tracker.errors import TrackerError, unknown_name
 from tracker.tasks import hub
-from tracker.tasks.base import Task, TaskKind
 from tracker.tasks.bigbench import bigbench_tasks
+from tracker.tasks.examples import TaskKind
 from tracker.tasks.generators import arithmetic_task, copy_task, parse_copy_spec, parse_spec
 from tracker.tasks.jsonl import jsonl_task
+from tracker.tasks.task import Task
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 - :mod:`tracker.train.tokenizer`: byte-level BPE with ``tokenizers``;
 - :mod:`tracker.train.models`: LLaMA-style and GPT-NeoX-style configs;
 - :mod:`tracker.train.mixture`: text blocks plus generated arithmetic in the tasks' format;
-- :mod:`tracker.train.trainer` / :mod:`tracker.train.loop`: transformers.Trainer per size,
+- :mod:`tracker.train.ladder` / :mod:`tracker.train.loop`: transformers.Trainer per size,
   checkpoints on a log-then-linear schedule, each scored through :mod:`tracker.hooks`.
 
 Imported lazily: ``import tracker.train`` does not import torch.
@@ -20,7 +20,7 @@ __all__ = ["train_from_config", "ladder_evaluations"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from tracker.train import trainer
+        from tracker.train import ladder
 
-        return getattr(trainer, name)
+        return getattr(ladder, name)
     raise AttributeError(f"module 'tracker.train' has no attribute '{name}'")

@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,15 +23,12 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as transformers_logging
 
 from tracker.evals.interface import Evaluation
+from tracker.families.catalog import CHECKPOINT_META
 from tracker.hooks import HookResult, evaluate_model
 from tracker.train.config import SizeSpec
+from tracker.train.layout import LadderRun
 from tracker.train.mixture import TrainingBlocks
 from tracker.train.models import build_model, non_embedding_params
-
-if TYPE_CHECKING:
-    from tracker.train.trainer import LadderRun
-
-CHECKPOINT_META = "tracker_checkpoint.json"
 
 
 class BlockDataset(torch.utils.data.Dataset):

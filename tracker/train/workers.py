@@ -19,16 +19,14 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers import TrainerCallback
 
 from tracker.train.config import SizeSpec, TrainingConfig
+from tracker.train.layout import LadderRun
 from tracker.train.mixture import TrainingBlocks
-
-if TYPE_CHECKING:
-    from tracker.train.trainer import LadderRun
 
 _WORKER: dict[str, Any] = {}  # in a worker process: its progress-bar row and the idle count
 

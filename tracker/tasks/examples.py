@@ -1,28 +1,21 @@
-"""Task types: examples, and a :class:`Task` that evaluates them on a loaded model.
+"""What a task is made of: examples, where they come from, and their shared checks.
 
-A task is an :class:`tracker.evals.interface.Evaluation`: ``name``, ``version``, ``identity()``
-and ``evaluate(lm, settings)``. Its examples come from an :class:`ExampleSource` (a JSONL
-file, a BIG-bench task.json, a generator, a hub dataset) whose ``identity()`` says what
-determines them (for files: a hash of the content).
+A task's examples come from an :class:`ExampleSource` (a JSONL file, a BIG-bench task.json,
+a generator, a hub dataset) whose ``identity()`` says what determines them (for files: a
+hash of the content). The :class:`~tracker.tasks.task.Task` that evaluates them is in
+:mod:`tracker.tasks.task`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from tracker.errors import TrackerError
-
-if TYPE_CHECKING:
-    from tracker.evals.interface import EvalSettings, UnitResult
-    from tracker.lm.loading import LoadedModel
+from tracker.lm.requests import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP
 
 TaskKind = Literal["multiple_choice", "generative"]
-# A generative example's defaults (and tracker.lm.scoring's); here, not in tracker.lm.scoring,
-# so that reading tasks does not import torch.
-DEFAULT_STOP = ("\n",)
-DEFAULT_MAX_NEW_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -101,53 +94,6 @@ class LoadedExamples:
 
     def load(self) -> tuple[Example, ...]:
         return self.examples
-
-
-@dataclass(frozen=True)
-class Task:
-    """A named, versioned set of examples with a few-shot setting.
-
-    ``metrics`` narrows what is reported (e.g. LAMBADA reports no generation metrics,
-    so nothing is generated); None means every metric of the task's kind.
-    ``fewshot_separator`` joins demonstrations and the query.
-    """
-
-    name: str
-    kind: TaskKind
-    source: ExampleSource
-    version: str = "1"
-    num_fewshot: int = 0
-    seed: int = 1234
-    fewshot_separator: str = "\n\n"
-    metrics: tuple[str, ...] | None = None
-    _examples: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def identity(self) -> dict[str, Any]:
-        """JSON-able: everything besides the checkpoint that determines the result."""
-        return {
-            "task": self.name, "kind": self.kind, "version": self.version,
-            "source": self.source.identity(), "num_fewshot": self.num_fewshot,
-            "seed": self.seed, "fewshot_separator": self.fewshot_separator,
-            "metrics": list(self.metrics) if self.metrics is not None else None,
-        }
-
-    def examples(self, limit: int | None = None) -> tuple[Example, ...]:
-        """The rendered examples (few-shot demonstrations prepended), the first ``limit``."""
-        from tracker.tasks.fewshot import with_fewshot
-
-        if "all" not in self._examples:  # loaded once per task object, reused per checkpoint
-            loaded = self.source.load()
-            if not loaded:
-                raise TrackerError(f"task '{self.name}' has no examples")
-            self._examples["all"] = loaded
-        pool = self._examples["all"]
-        chosen = pool[:limit] if limit is not None else pool
-        return with_fewshot(chosen, pool, self.num_fewshot, self.seed, self.fewshot_separator)
-
-    def evaluate(self, lm: LoadedModel, settings: EvalSettings) -> UnitResult:
-        from tracker.tasks.evaluation import evaluate_task
-
-        return evaluate_task(self, lm, settings)
 
 
 def check_choices(where: str, choices: Sequence[Any], answer: Any) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,7 +42,8 @@ from tracker.store.run_store import RunStore
 from tracker.store.units import slug
 from tracker.train.config import LadderConfig, SizeSpec, load_ladder_config
 from tracker.train.corpus import CorpusFiles, build_corpus
-from tracker.train.loop import CHECKPOINT_META, train_size
+from tracker.train.layout import LadderRun
+from tracker.train.loop import train_size
 from tracker.train.mixture import (
     TrainingBlocks,
     build_blocks,
@@ -54,29 +54,6 @@ from tracker.train.tokenizer import sample_for_tokenizer, train_tokenizer
 from tracker.train.workers import train_sizes
 
 MIXTURE_VALIDATION = "data/validation_mixture.jsonl"  # relative to the run directory
-
-
-@dataclass(frozen=True)
-class LadderRun:
-    """Where one run of a ladder config lives."""
-
-    config: LadderConfig
-    run_dir: Path
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    @property
-    def tokenizer_dir(self) -> Path:
-        return self.run_dir / "tokenizer"
-
-    def step_dir(self, size: str, step: int) -> Path:
-        return self.checkpoints / size / f"step{step}"
-
-    def is_trained(self, size: str) -> bool:
-        last = self.step_dir(size, self.config.training.max_steps)
-        return (last / CHECKPOINT_META).is_file()
 
 
 def train_from_config(config_path: Path, *, run_dir: Path, corpus: Path | None = None,
@@ -170,10 +147,13 @@ def ladder_evaluations(config: LadderConfig, run_dir: Path) -> list[Evaluation]:
     return build_evaluations(validation, config.evaluation.tasks)
 
 
-def second_validation(config: LadderConfig, run_dir: Path) -> Evaluation | None:
-    """The second validation loss the hook scores (``evaluation.second_validation``)."""
+def second_validation(config: LadderConfig, run_dir: Path, context_length: int | None = None
+                      ) -> Evaluation | None:
+    """The second validation loss (``evaluation.second_validation``: the text alone, beside
+    the mixture), as the hook scores it and ``tracker eval`` plans it."""
     name = config.evaluation.second_validation
-    return None if name is None else ValidationLoss(load_validation(Path(run_dir) / name))
+    return None if name is None else ValidationLoss(load_validation(Path(run_dir) / name),
+                                                    context_length)
 
 
 def prepare_tokenizer(run: LadderRun, files: CorpusFiles) -> PreTrainedTokenizerFast:
