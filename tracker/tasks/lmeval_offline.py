@@ -120,30 +120,13 @@ class LmEvalSource:
     leaves: tuple[LeafConfig, ...]
     groups: tuple[tuple[str, Path], ...]
     data_dir: Path | None
+    config_sha256: str  # hash_configs(leaves, groups), fixed when resolved
+    data_sha256: str  # hash_data(leaves), fixed when resolved
 
     def identity(self) -> dict[str, Any]:
         return {"format": "lm-eval", "lm_eval": lm_eval_version(), "name": self.name,
-                "kind": self.kind, "config_sha256": self.config_sha256(),
-                "data_sha256": self.data_sha256()}
-
-    def config_sha256(self) -> str:
-        """A hash of every leaf's merged config (data paths left out: the data has its own
-        hash) and every group's, ``!function`` files by content."""
-        parts = [[leaf.name, _canonical({**leaf.config, **leaf.overrides(),
-                                         "dataset_kwargs": None})] for leaf in self.leaves]
-        parts += [[name, _canonical(load_config(path))] for name, path in self.groups]
-        return _sha256(json.dumps(parts, sort_keys=True, default=str).encode())
-
-    def data_sha256(self) -> str:
-        """The data files' contents, per leaf and split; or the hub path and name."""
-        digest = hashlib.sha256()
-        for leaf in self.leaves:
-            if not leaf.data_files:
-                digest.update(json.dumps([leaf.name, leaf.config.get("dataset_path"),
-                                          leaf.config.get("dataset_name")]).encode())
-            for split, path in sorted(leaf.data_files.items()):
-                digest.update(f"{leaf.name}\0{split}\0{_file_sha256(path)}\0".encode())
-        return digest.hexdigest()
+                "kind": self.kind, "config_sha256": self.config_sha256,
+                "data_sha256": self.data_sha256}
 
     def write_overrides(self, directory: Path) -> None:
         """Override YAMLs for every leaf and group into ``directory`` (for lm-eval's
@@ -154,12 +137,35 @@ class LmEvalSource:
             (directory / f"_group_{name}.yaml").write_text(f"include: {json.dumps(str(path))}\n")
 
 
+def hash_configs(leaves: tuple[LeafConfig, ...], groups: tuple[tuple[str, Path], ...]
+                 ) -> str:
+    """A hash of every leaf's merged config (data paths left out: the data has its own
+    hash) and every group's, ``!function`` files by content."""
+    parts = [[leaf.name, _canonical({**leaf.config, **leaf.overrides(),
+                                     "dataset_kwargs": None})] for leaf in leaves]
+    parts += [[name, _canonical(load_config(path))] for name, path in groups]
+    return _sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+
+
+def hash_data(leaves: tuple[LeafConfig, ...]) -> str:
+    """The data files' contents, per leaf and split; or the hub path and name."""
+    digest = hashlib.sha256()
+    for leaf in leaves:
+        if not leaf.data_files:
+            digest.update(json.dumps([leaf.name, leaf.config.get("dataset_path"),
+                                      leaf.config.get("dataset_name")]).encode())
+        for split, path in sorted(leaf.data_files.items()):
+            digest.update(f"{leaf.name}\0{split}\0{_file_sha256(path)}\0".encode())
+    return digest.hexdigest()
+
+
 def resolve_source(spec: str) -> list[LmEvalSource]:
     """``NAME[@DIR]`` -> one source (a task or group) or one per task of a tag.
 
     Example:
         >>> # resolve_source("arc_easy@tests/fixtures/arc")[0].leaves[0].data_files
     """
+    lm_eval_version()  # the one-line error naming the extra, before anything else
     name, _, location = spec.partition("@")
     data_dir = Path(location).expanduser() if location else None
     if data_dir is not None and not data_dir.is_dir():
@@ -180,7 +186,8 @@ def _source(name: str, data_dir: Path | None, index: dict[str, Any]) -> LmEvalSo
     leaves = tuple(_leaf(leaf, index[leaf].yaml_path, data_dir, grouped=bool(groups))
                    for leaf in leaf_names)
     kind = "group" if entry.kind.name == "GROUP" else "task"
-    return LmEvalSource(name, kind, leaves, tuple(groups), data_dir)
+    return LmEvalSource(name, kind, leaves, tuple(groups), data_dir,
+                        hash_configs(leaves, tuple(groups)), hash_data(leaves))
 
 
 def _leaves(name: str, index: dict[str, Any], groups: list[tuple[str, Path]]

@@ -1,0 +1,186 @@
+"""``lm-eval:TASK[@DIR]``: lm-eval renders the requests from local rows, tracker scores them.
+
+Offline: rows written here, a tiny model built in the test. The hub tasks' prompts are checked
+against lm-eval's own rendering of the same rows (byte for byte, zero-shot), and the scores
+against an unbatched reference forward and against lm-eval's ``simple_evaluate``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from tests.helpers_tasks import reference_logprob, tiny_lm
+from tests.test_tasks_hub import ARC, HELLASWAG, LAMBADA, MMLU, PIQA, SCIQ
+from tracker.errors import TrackerError
+from tracker.results import EvalSettings
+from tracker.scoring import encode_pair
+from tracker.tasks import hub, resolve_tasks
+
+pytest.importorskip("lm_eval")
+
+ARC_ROWS = [
+    ARC,
+    {"id": "Q2", "question": "What do plants absorb?", "answerKey": "B",
+     "choices": {"text": ["gold", "carbon dioxide", "sand", "iron"],
+                 "label": ["A", "B", "C", "D"]}},
+    {"id": "Q3", "question": "Which is warmest?", "answerKey": "2",
+     "choices": {"text": ["ice", "fire", "snow"], "label": ["1", "2", "3"]}},
+]
+# hub task -> (lm-eval task, the split file lm-eval reads, rows)
+COUNTERPARTS = {
+    "mmlu": ("mmlu_elementary_mathematics", "test", [MMLU]),
+    "hellaswag": ("hellaswag", "validation", [HELLASWAG]),
+    "arc_easy": ("arc_easy", "test", ARC_ROWS),
+    "arc_challenge": ("arc_challenge", "test", ARC_ROWS),
+    "piqa": ("piqa", "validation", [PIQA]),
+    "sciq": ("sciq", "test", [SCIQ]),
+    "lambada": ("lambada_openai", "test", [LAMBADA]),
+}
+
+
+def write_rows(directory, split, rows):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return directory
+
+
+@pytest.mark.parametrize("spec", hub.HUB_TASKS, ids=lambda s: s.name)
+def test_hub_task_renders_as_lm_eval(tmp_path, spec):
+    """Zero-shot, hub.py's contexts, continuations and gold equal lm-eval's byte for byte."""
+    name, split, rows = COUNTERPARTS[spec.name]
+    data = write_rows(tmp_path / name, split, rows)
+    ours = [spec.convert(dict(row), i) for i, row in enumerate(rows)]
+    theirs = resolve_tasks([f"lm-eval:{name}@{data}"])[0].examples()
+    assert len(theirs) == len(ours)
+    for mine, lm_evals in zip(ours, theirs, strict=True):
+        assert mine.context() == lm_evals.context()
+        if spec.kind == "multiple_choice":
+            assert mine.continuations() == lm_evals.continuations()
+            assert mine.answer == lm_evals.answer
+        else:
+            assert mine.targets == lm_evals.targets
+
+
+def test_arc_easy_scores_every_choice(tmp_path):
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    task = resolve_tasks([f"lm-eval:arc_easy@{data}"])[0]
+    lm = tiny_lm()
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    frame = result.examples
+    assert list(frame["example_id"]) == ["0", "1", "2"]
+    for row, example in zip(frame.itertuples(), task.examples(), strict=True):
+        logprobs = np.array([reference_logprob(lm, *encode_pair(lm.tokenizer, example.context(),
+                                                                choice))
+                             for choice in example.continuations()])
+        probabilities = np.exp(logprobs - logprobs.max())
+        probabilities /= probabilities.sum()
+        assert row.accuracy == float(np.argmax(logprobs) == example.answer)
+        chars = np.array([len(c) for c in example.choices], dtype=float)
+        assert row.acc_norm == float(np.argmax(logprobs / chars) == example.answer)
+        assert row.p_correct == pytest.approx(probabilities[example.answer], abs=1e-4)
+    assert {"accuracy", "accuracy_norm", "acc_norm", "brier"} <= {s.metric for s in result.scores}
+    assert len(result.extras["requests_sha256"]) == 64
+
+
+def test_identity_covers_fewshot_data_and_version(tmp_path):
+    rows = [{**MMLU, "question": f"What is {i}+2?"} for i in range(6)]
+    data = write_rows(tmp_path / "mmlu", "test", rows)
+    write_rows(data, "dev", rows[:5])
+    name = f"lm-eval:mmlu_elementary_mathematics@{data}"
+    zero, two = (resolve_tasks([name], num_fewshot=k)[0] for k in (None, 2))
+    assert zero.identity()["num_fewshot"] == 0 and two.identity()["num_fewshot"] == 2
+    assert zero.identity()["source"]["lm_eval"] == two.identity()["source"]["lm_eval"]
+    assert zero.identity() != two.identity()
+    shots = two.examples()
+    assert shots[0].context().count("Answer:") == 3  # two demonstrations from dev, then the query
+    # first_n sampler (MMLU's YAML): the dev rows in order, whatever the seed
+    assert "What is 0+2?" in shots[0].context() and "What is 1+2?" in shots[0].context()
+    write_rows(data, "test", rows[:5])
+    assert resolve_tasks([name])[0].identity()["source"]["data_sha256"] != \
+        zero.identity()["source"]["data_sha256"]
+
+
+def test_yaml_fewshot_count_is_kept_unless_given(tmp_path):
+    data = write_rows(tmp_path / "gsm8k", "test", [{"question": "1+1?", "answer": "#### 2"}])
+    write_rows(data, "train", [{"question": f"{i}+1?", "answer": f"#### {i + 1}"}
+                               for i in range(6)])
+    kept, given = (resolve_tasks([f"lm-eval:gsm8k@{data}"], num_fewshot=k)[0] for k in (None, 1))
+    assert kept.identity()["num_fewshot"] == 5  # gsm8k's YAML
+    assert given.identity()["num_fewshot"] == 1
+    assert kept.examples()[0].context().count("Question:") == 6
+    assert given.examples()[0].context().count("Question:") == 2
+
+
+def test_generate_until_runs_lm_evals_filters(tmp_path):
+    """gsm8k: tracker generates, lm-eval's two filter pipelines and exact match score it;
+    the twins sit beside them."""
+    rows = [{"question": f"What is {i} plus 1?", "answer": f"so #### {i + 1}"} for i in range(3)]
+    data = write_rows(tmp_path / "gsm8k", "test", rows)
+    task = resolve_tasks([f"lm-eval:gsm8k@{data}"], num_fewshot=0)[0]
+    lm = tiny_lm(max_positions=512)
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    names = {s.metric for s in result.scores}
+    assert {"exact_match[strict-match]", "exact_match[flexible-extract]", "target_nll",
+            "token_edit_distance"} <= names
+    assert (result.examples["target_nll"] > 0).all()
+    assert result.examples["generation"].map(type).eq(str).all()
+
+
+def test_group_aggregates_as_lm_eval(tmp_path):
+    """A group of two registered tasks (process_docs split one file by domain): scores are
+    the size-weighted means of the subtasks', which are kept."""
+    row = {"question": "Q?", "option_a": "a", "option_b": "b", "option_c": "c",
+           "option_d": "d", "answer": 1}
+    rows = [{**row, "question": f"Q{i}?", "domain": "Arts & Humanities" if i < 3
+             else "Driving License"} for i in range(8)]
+    data = write_rows(tmp_path / "he", "test", rows)
+    task = resolve_tasks([f"lm-eval:include_base_44_hebrew@{data}"])[0]
+    result = task.evaluate(tiny_lm(), EvalSettings(batch_size=8, progress=False))
+    subtasks = result.extras["subtasks"]
+    assert set(subtasks) == {"include_base_44_hebrew_arts_humanities",
+                             "include_base_44_hebrew_driving_license"}
+    frame = result.examples
+    assert frame.groupby("subtask").size().to_dict() == {
+        "include_base_44_hebrew_arts_humanities": 3, "include_base_44_hebrew_driving_license": 5}
+    assert result.score("accuracy").score == pytest.approx(frame["accuracy"].mean())
+    assert result.score("accuracy").n == 8
+
+
+def test_tag_gives_one_task_each(tmp_path):
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    names = [t.name for t in resolve_tasks([f"lm-eval:ai2_arc@{data}"])]
+    assert names == ["lm-eval:arc_challenge", "lm-eval:arc_easy"]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("fda", "Python class task"),
+    ("humaneval", "unsafe code"),
+    ("mmmu_val_art", "multimodal"),
+    ("wikitext", "loglikelihood_rolling"),
+    ("arc_easyy", "did you mean 'arc_easy'"),
+])
+def test_refused_in_one_line(name, message):
+    with pytest.raises(TrackerError, match=message) as caught:
+        resolve_tasks([f"lm-eval:{name}"])
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_split_file_is_one_line(tmp_path):
+    data = write_rows(tmp_path / "arc", "validation", ARC_ROWS)
+    data_empty = tmp_path / "empty"
+    data_empty.mkdir()
+    with pytest.raises(TrackerError, match="no file for its evaluation split") as caught:
+        resolve_tasks([f"lm-eval:piqa@{data_empty}"])
+    assert "\n" not in str(caught.value)
+    # arc_easy reads its validation split when the test file is absent (lm-eval's rule)
+    assert len(resolve_tasks([f"lm-eval:arc_easy@{data}"])[0].examples()) == 3
+
+
+def test_without_lm_eval_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lm_eval", None)
+    with pytest.raises(TrackerError, match=r"pip install 'tracker\[lmeval\]'"):
+        resolve_tasks(["lm-eval:arc_easy"])
