@@ -184,3 +184,80 @@ def test_without_lm_eval_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "lm_eval", None)
     with pytest.raises(TrackerError, match=r"pip install 'tracker\[lmeval\]'"):
         resolve_tasks(["lm-eval:arc_easy"])
+
+
+def _simple_evaluate(model_dir, source, limit=None):
+    """lm-eval's own run over the same override YAMLs (its HFLM on the saved model)."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    directory = model_dir.parent / "lmeval_tasks"
+    directory.mkdir()
+    source.write_overrides(directory)
+    model = HFLM(pretrained=str(model_dir), dtype="float32", batch_size=4, device="cpu")
+    return lm_eval.simple_evaluate(
+        model=model, tasks=[source.name], log_samples=True, bootstrap_iters=0, limit=limit,
+        task_manager=TaskManager(include_path=str(directory), include_defaults=False))
+
+
+def test_arc_easy_equals_simple_evaluate(tmp_path):
+    """Accuracy, acc_norm and every choice's log-likelihood equal lm-eval's own run on the
+    same saved model and rows (docs/tasks.md states 1e-5)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tracker.checkpoints import LoadedModel
+
+    rows = [{**row, "id": f"{row['id']}-{i}"} for i in range(4) for row in ARC_ROWS]
+    data = write_rows(tmp_path / "arc", "test", rows)
+    model_dir = tmp_path / "model"
+    built = tiny_lm(seed=3)
+    built.model.save_pretrained(model_dir)
+    built.tokenizer.save_pretrained(model_dir)
+    lm = LoadedModel.wrap(AutoModelForCausalLM.from_pretrained(model_dir).eval(),
+                          AutoTokenizer.from_pretrained(model_dir))
+    task = resolve_tasks([f"lm-eval:arc_easy@{data}"])[0]
+    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    output = _simple_evaluate(model_dir, task.source)
+    samples = sorted(output["samples"]["arc_easy"], key=lambda s: s["doc_id"])
+    theirs = np.array([[float(r[0][0]) for r in s["resps"]] for s in samples], dtype=object)
+    from tracker.tasks.lmeval_rows import score_instances
+
+    scored = score_instances(lm, task.built(None)["tasks"], 4)
+    mine = [[scored.loglikelihood[id(i)].logprob for i in instances]
+            for instances in _instances_by_doc(task.built(None)["tasks"]["arc_easy"])]
+    worst = max(abs(a - b) for m, t in zip(mine, theirs, strict=True)
+                for a, b in zip(m, t, strict=True))
+    print(f"arc_easy: {len(samples)} documents, max |ll diff| {worst:.2e}")
+    assert worst < 1e-5
+    results = output["results"]["arc_easy"]
+    assert ours.score("accuracy").score == pytest.approx(results["acc,none"], abs=1e-12)
+    assert ours.score("acc_norm").score == pytest.approx(results["acc_norm,none"], abs=1e-12)
+    assert list(ours.examples["accuracy"]) == [s["acc"] for s in samples]
+    assert list(ours.examples["acc_norm"]) == [s["acc_norm"] for s in samples]
+
+
+def _instances_by_doc(task):
+    documents: dict[int, list] = {}
+    for instance in task.instances:
+        documents.setdefault(instance.doc_id, []).append(instance)
+    return [sorted(documents[d], key=lambda i: i.idx) for d in sorted(documents)]
+
+
+def test_winogrande_scores_one_context_per_choice(tmp_path):
+    """winogrande: the choices sit in the contexts, the continuation is shared; each
+    (context, continuation) pair is scored as lm-eval builds it."""
+    rows = [{"sentence": "The cup fell off the table because _ was wobbly.",
+             "option1": "the cup", "option2": "the table", "answer": "2"}]
+    data = write_rows(tmp_path / "wino", "validation", rows)
+    task = resolve_tasks([f"lm-eval:winogrande@{data}"])[0]
+    lm = tiny_lm()
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    instances = task.built(None)["tasks"]["winogrande"].instances
+    contexts = [i.args[0] for i in instances]
+    assert contexts == ["The cup fell off the table because the cup",
+                        "The cup fell off the table because the table"]
+    assert {i.args[1] for i in instances} == {" was wobbly."}
+    logprobs = [reference_logprob(lm, *encode_pair(lm.tokenizer, *i.args)) for i in instances]
+    assert result.examples["accuracy"].iloc[0] == float(np.argmax(logprobs) == 1)
+    assert result.examples["logprob_correct"].iloc[0] == pytest.approx(logprobs[1], abs=1e-4)
