@@ -261,3 +261,32 @@ def test_winogrande_scores_one_context_per_choice(tmp_path):
     logprobs = [reference_logprob(lm, *encode_pair(lm.tokenizer, *i.args)) for i in instances]
     assert result.examples["accuracy"].iloc[0] == float(np.argmax(logprobs) == 1)
     assert result.examples["logprob_correct"].iloc[0] == pytest.approx(logprobs[1], abs=1e-4)
+
+
+def test_eval_resumes_and_keeps_fewshot_settings_apart(tmp_path, capsys):
+    """`tracker eval --tasks lm-eval:arc_easy@ROWS` twice: nothing recomputed; a second
+    --num-fewshot is a second setting stored beside the first."""
+    from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+    from tracker.cli import main
+    from tracker.settings import setting_of
+    from tracker.store import RunStore
+
+    save_local_family(tmp_path / "family", trained_tokenizer(), sizes=("s1",), steps=(0, 1),
+                      max_positions=128)
+    write_jsonl(tmp_path / "validation.jsonl", SAMPLE_DOCUMENTS)
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    write_rows(data, "train", ARC_ROWS)
+    run = tmp_path / "run"
+    args = ["eval", "--family", str(tmp_path / "family"), "--validation",
+            str(tmp_path / "validation.jsonl"), "--run", str(run), "--device", "cpu",
+            "--no-report", "--quiet", "--tasks", f"lm-eval:arc_easy@{data}"]
+    assert main(args) == 0
+    assert "computed 4 units, 0 already stored" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "computed 0 units, 4 already stored" in capsys.readouterr().out
+    assert main([*args, "--num-fewshot", "1"]) == 0
+    assert "computed 2 units, 2 already stored" in capsys.readouterr().out
+    records = [r for r in RunStore(run).records() if r["task"] == "lm-eval:arc_easy"]
+    labels = sorted(setting_of(r["identity"]).label for r in records)
+    assert labels == ["limit=all dtype=float32 fewshot=0"] * 2 + \
+        ["limit=all dtype=float32 fewshot=1"] * 2
