@@ -96,7 +96,7 @@ def test_aggregate_mean_stderr_and_chance():
 def test_every_metric_declares_the_direction_its_meaning_implies():
     """Scores of a correct answer rise, distances and losses fall: written out per metric,
     so a flipped flag (which would invert every fit of that metric) fails here."""
-    higher = {"accuracy", "accuracy_norm", "p_correct", "logprob_correct",
+    higher = {"accuracy", "accuracy_norm", "acc_norm", "p_correct", "logprob_correct",
               "logprob_correct_per_byte", "exact_match", "greedy_match"}
     lower = {"brier", "token_edit_distance", "token_edit_distance_norm", "target_nll",
              "target_nll_per_token"}

@@ -251,4 +251,4 @@ def _tasks(names: list[str], num_fewshot: int | None) -> list[Evaluation]:
         return []
     from tracker.tasks import resolve_tasks
 
-    return list(resolve_tasks(names, num_fewshot=num_fewshot or 0))
+    return list(resolve_tasks(names, num_fewshot=num_fewshot))

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sequences per batch, or 'auto' (default): sized by tokens and "
                              "memory per call")
     parser.add_argument("--context-length", type=int, help="max tokens per window")
-    parser.add_argument("--num-fewshot", type=int, default=0)
+    parser.add_argument("--num-fewshot", type=int, default=None,
+                        help="few-shot examples (default 0; an lm-eval task's YAML count)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--no-report", action="store_true", help="skip the fit and report")

@@ -14,6 +14,8 @@ OTHER_SOURCES = (
     "PATH.jsonl                 a JSONL task (docs/tasks.md: multiple choice or generative)",
     "PATH/task.json | DIR       a BIG-bench task, or a directory of subtasks "
     "(#multiple_choice / #generative to pick a kind)",
+    "lm-eval:NAME[@DIR]         a task, tag or group of lm-eval's registry, rows from DIR "
+    "(pip install 'tracker[lmeval]')",
 )
 
 
@@ -21,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tasks", help="list downstream tasks, or show one")
     parser.add_argument("action", nargs="?", choices=["show"], help="show two rendered prompts")
     parser.add_argument("name", nargs="?", help="task name, generator spec or path")
-    parser.add_argument("--num-fewshot", type=int, default=0, help="few-shot examples to show")
+    parser.add_argument("--num-fewshot", type=int, default=None,
+                        help="few-shot examples to show (default 0; an lm-eval task's YAML count)")
     parser.add_argument("--seed", type=int, default=1234, help="few-shot / generator seed")
     parser.set_defaults(func=run)
 

@@ -101,7 +101,15 @@ GENERATIVE_METRICS: tuple[MetricSpec, ...] = (
                twins=("target_nll",)),
 )
 
-METRICS = {spec.name: spec for spec in MULTIPLE_CHOICE_METRICS + GENERATIVE_METRICS}
+# Reported by lm-eval and stored beside tracker's own metrics (tracker.tasks.lmeval_rows):
+# ``acc_norm`` normalises by characters where ``accuracy_norm`` normalises by bytes.
+LMEVAL_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("acc_norm", True, _one_in, 0.0, 1.0, binomial=True,
+               twins=("p_correct", "brier")),
+)
+
+METRICS = {spec.name: spec
+           for spec in MULTIPLE_CHOICE_METRICS + GENERATIVE_METRICS + LMEVAL_METRICS}
 # Per-example 0/1 outcomes: their means are binomial proportions (weights, resampling).
 BINOMIAL_METRICS = frozenset(spec.name for spec in METRICS.values() if spec.binomial)
 CONTINUOUS_TWINS = {spec.name: spec.twins for spec in METRICS.values() if spec.twins}

@@ -5,7 +5,10 @@ A name is, in this order: a registry name (the table below), a generator spec
 :mod:`tracker.tasks.generators`), or a path: a ``.jsonl`` file
 (:mod:`tracker.tasks.jsonl`), a BIG-bench ``task.json`` or a directory of them
 (:mod:`tracker.tasks.bigbench`; append ``#multiple_choice`` or ``#generative`` to choose
-the kind of a task that has both).
+the kind of a task that has both), or ``lm-eval:NAME[@DIR]``, a task, tag or group of
+lm-eval's registry (:mod:`tracker.tasks.lmeval`; the optional extra ``tracker[lmeval]``).
+
+``num_fewshot`` None means "not given": 0 for tracker's tasks, the YAML's for lm-eval's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from tracker.tasks.bigbench import bigbench_tasks
 from tracker.tasks.examples import TaskKind
 from tracker.tasks.generators import arithmetic_task, copy_task, parse_copy_spec, parse_spec
 from tracker.tasks.jsonl import jsonl_task
+from tracker.tasks.lmeval import PREFIX as LMEVAL_PREFIX
+from tracker.tasks.lmeval import lmeval_task
 from tracker.tasks.task import Task
 
 
@@ -61,14 +66,15 @@ TASKS: tuple[TaskEntry, ...] = (
 KINDS: tuple[TaskKind, ...] = ("multiple_choice", "generative")
 
 
-def resolve_tasks(names: list[str], *, num_fewshot: int = 0, seed: int = 1234) -> list[Task]:
+def resolve_tasks(names: list[str], *, num_fewshot: int | None = None, seed: int = 1234
+                  ) -> list[Task]:
     """Tasks for ``--tasks``: registry names, generator specs, or paths.
 
     Example:
         >>> [t.name for t in resolve_tasks(["arithmetic:add:2"])]
         ['arithmetic:add:2']
     """
-    tasks: list[Task] = []
+    tasks: list = []
     for name in (n.strip() for n in names):
         if name:
             tasks.extend(resolve_one(name, num_fewshot=num_fewshot, seed=seed))
@@ -80,8 +86,14 @@ def resolve_tasks(names: list[str], *, num_fewshot: int = 0, seed: int = 1234) -
     return tasks
 
 
-def resolve_one(name: str, *, num_fewshot: int = 0, seed: int = 1234) -> list[Task]:
+def resolve_one(name: str, *, num_fewshot: int | None = None, seed: int = 1234) -> list:
     """The task(s) one name stands for (a directory of BIG-bench subtasks gives several)."""
+    if name.startswith(LMEVAL_PREFIX):
+        return list(lmeval_task(name[len(LMEVAL_PREFIX):], num_fewshot=num_fewshot, seed=seed))
+    return _resolve_own(name, num_fewshot=num_fewshot or 0, seed=seed)
+
+
+def _resolve_own(name: str, *, num_fewshot: int, seed: int) -> list[Task]:
     table = {entry.name: entry for entry in TASKS}
     if name in table:
         return [table[name].build(num_fewshot, seed)]

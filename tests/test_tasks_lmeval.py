@@ -1,0 +1,291 @@
+"""``lm-eval:TASK[@DIR]``: lm-eval renders the requests from local rows, tracker scores them.
+
+Offline: rows written here, a tiny model built in the test. The hub tasks' prompts are checked
+against lm-eval's own rendering of the same rows (byte for byte, zero-shot), and the scores
+against an unbatched reference forward and against lm-eval's ``simple_evaluate``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from tests.helpers_tasks import encode_pair, reference_logprob, tiny_lm
+from tests.test_tasks_hub import ARC, HELLASWAG, LAMBADA, MMLU, PIQA, SCIQ
+from tracker.errors import TrackerError
+from tracker.evals.interface import EvalSettings
+from tracker.tasks import hub, resolve_tasks
+
+pytest.importorskip("lm_eval")
+
+ARC_ROWS = [
+    ARC,
+    {"id": "Q2", "question": "What do plants absorb?", "answerKey": "B",
+     "choices": {"text": ["gold", "carbon dioxide", "sand", "iron"],
+                 "label": ["A", "B", "C", "D"]}},
+    {"id": "Q3", "question": "Which is warmest?", "answerKey": "2",
+     "choices": {"text": ["ice", "fire", "snow"], "label": ["1", "2", "3"]}},
+]
+# hub task -> (lm-eval task, the split file lm-eval reads, rows)
+COUNTERPARTS = {
+    "mmlu": ("mmlu_elementary_mathematics", "test", [MMLU]),
+    "hellaswag": ("hellaswag", "validation", [HELLASWAG]),
+    "arc_easy": ("arc_easy", "test", ARC_ROWS),
+    "arc_challenge": ("arc_challenge", "test", ARC_ROWS),
+    "piqa": ("piqa", "validation", [PIQA]),
+    "sciq": ("sciq", "test", [SCIQ]),
+    "lambada": ("lambada_openai", "test", [LAMBADA]),
+}
+
+
+def write_rows(directory, split, rows):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return directory
+
+
+@pytest.mark.parametrize("spec", hub.HUB_TASKS, ids=lambda s: s.name)
+def test_hub_task_renders_as_lm_eval(tmp_path, spec):
+    """Zero-shot, hub.py's contexts, continuations and gold equal lm-eval's byte for byte."""
+    name, split, rows = COUNTERPARTS[spec.name]
+    data = write_rows(tmp_path / name, split, rows)
+    ours = [spec.convert(dict(row), i) for i, row in enumerate(rows)]
+    theirs = resolve_tasks([f"lm-eval:{name}@{data}"])[0].examples()
+    assert len(theirs) == len(ours)
+    for mine, lm_evals in zip(ours, theirs, strict=True):
+        assert mine.context() == lm_evals.context()
+        if spec.kind == "multiple_choice":
+            assert mine.continuations() == lm_evals.continuations()
+            assert mine.answer == lm_evals.answer
+        else:
+            assert mine.targets == lm_evals.targets
+
+
+def test_arc_easy_scores_every_choice(tmp_path):
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    task = resolve_tasks([f"lm-eval:arc_easy@{data}"])[0]
+    lm = tiny_lm()
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    frame = result.examples
+    assert list(frame["example_id"]) == ["0", "1", "2"]
+    for row, example in zip(frame.itertuples(), task.examples(), strict=True):
+        logprobs = np.array([reference_logprob(lm, *encode_pair(lm.tokenizer, example.context(),
+                                                                choice))
+                             for choice in example.continuations()])
+        probabilities = np.exp(logprobs - logprobs.max())
+        probabilities /= probabilities.sum()
+        assert row.accuracy == float(np.argmax(logprobs) == example.answer)
+        chars = np.array([len(c) for c in example.choices], dtype=float)
+        assert row.acc_norm == float(np.argmax(logprobs / chars) == example.answer)
+        assert row.p_correct == pytest.approx(probabilities[example.answer], abs=1e-4)
+    assert {"accuracy", "accuracy_norm", "acc_norm", "brier"} <= {s.metric for s in result.scores}
+    assert len(result.extras["requests_sha256"]) == 64
+
+
+def test_identity_covers_fewshot_data_and_version(tmp_path):
+    rows = [{**MMLU, "question": f"What is {i}+2?"} for i in range(6)]
+    data = write_rows(tmp_path / "mmlu", "test", rows)
+    write_rows(data, "dev", rows[:5])
+    name = f"lm-eval:mmlu_elementary_mathematics@{data}"
+    zero, two = (resolve_tasks([name], num_fewshot=k)[0] for k in (None, 2))
+    assert zero.identity()["num_fewshot"] == 0 and two.identity()["num_fewshot"] == 2
+    assert zero.identity()["source"]["lm_eval"] == two.identity()["source"]["lm_eval"]
+    assert zero.identity() != two.identity()
+    shots = two.examples()
+    assert shots[0].context().count("Answer:") == 3  # two demonstrations from dev, then the query
+    # first_n sampler (MMLU's YAML): the dev rows in order, whatever the seed
+    assert "What is 0+2?" in shots[0].context() and "What is 1+2?" in shots[0].context()
+    write_rows(data, "test", rows[:5])
+    assert resolve_tasks([name])[0].identity()["source"]["data_sha256"] != \
+        zero.identity()["source"]["data_sha256"]
+
+
+def test_yaml_fewshot_count_is_kept_unless_given(tmp_path):
+    data = write_rows(tmp_path / "gsm8k", "test", [{"question": "1+1?", "answer": "#### 2"}])
+    write_rows(data, "train", [{"question": f"{i}+1?", "answer": f"#### {i + 1}"}
+                               for i in range(6)])
+    kept, given = (resolve_tasks([f"lm-eval:gsm8k@{data}"], num_fewshot=k)[0] for k in (None, 1))
+    assert kept.identity()["num_fewshot"] == 5  # gsm8k's YAML
+    assert given.identity()["num_fewshot"] == 1
+    assert kept.examples()[0].context().count("Question:") == 6
+    assert given.examples()[0].context().count("Question:") == 2
+
+
+def test_generate_until_runs_lm_evals_filters(tmp_path):
+    """gsm8k: tracker generates, lm-eval's two filter pipelines and exact match score it;
+    the twins sit beside them."""
+    rows = [{"question": f"What is {i} plus 1?", "answer": f"so #### {i + 1}"} for i in range(3)]
+    data = write_rows(tmp_path / "gsm8k", "test", rows)
+    task = resolve_tasks([f"lm-eval:gsm8k@{data}"], num_fewshot=0)[0]
+    lm = tiny_lm(max_positions=512)
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    names = {s.metric for s in result.scores}
+    assert {"exact_match[strict-match]", "exact_match[flexible-extract]", "target_nll",
+            "token_edit_distance"} <= names
+    assert (result.examples["target_nll"] > 0).all()
+    assert result.examples["generation"].map(type).eq(str).all()
+
+
+def test_group_aggregates_as_lm_eval(tmp_path):
+    """A group of two registered tasks (process_docs split one file by domain): scores are
+    the size-weighted means of the subtasks', which are kept."""
+    row = {"question": "Q?", "option_a": "a", "option_b": "b", "option_c": "c",
+           "option_d": "d", "answer": 1}
+    rows = [{**row, "question": f"Q{i}?", "domain": "Arts & Humanities" if i < 3
+             else "Driving License"} for i in range(8)]
+    data = write_rows(tmp_path / "he", "test", rows)
+    task = resolve_tasks([f"lm-eval:include_base_44_hebrew@{data}"])[0]
+    result = task.evaluate(tiny_lm(), EvalSettings(batch_size=8, progress=False))
+    subtasks = result.extras["subtasks"]
+    assert set(subtasks) == {"include_base_44_hebrew_arts_humanities",
+                             "include_base_44_hebrew_driving_license"}
+    frame = result.examples
+    assert frame.groupby("subtask").size().to_dict() == {
+        "include_base_44_hebrew_arts_humanities": 3, "include_base_44_hebrew_driving_license": 5}
+    assert result.score("accuracy").score == pytest.approx(frame["accuracy"].mean())
+    assert result.score("accuracy").n == 8
+
+
+def test_tag_gives_one_task_each(tmp_path):
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    names = [t.name for t in resolve_tasks([f"lm-eval:ai2_arc@{data}"])]
+    assert names == ["lm-eval:arc_challenge", "lm-eval:arc_easy"]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("fda", "Python class task"),
+    ("humaneval", "unsafe code"),
+    ("mmmu_val_art", "multimodal"),
+    ("wikitext", "loglikelihood_rolling"),
+    ("arc_easyy", "did you mean 'arc_easy'"),
+])
+def test_refused_in_one_line(name, message):
+    with pytest.raises(TrackerError, match=message) as caught:
+        resolve_tasks([f"lm-eval:{name}"])
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_split_file_is_one_line(tmp_path):
+    data = write_rows(tmp_path / "arc", "validation", ARC_ROWS)
+    data_empty = tmp_path / "empty"
+    data_empty.mkdir()
+    with pytest.raises(TrackerError, match="no file for its evaluation split") as caught:
+        resolve_tasks([f"lm-eval:piqa@{data_empty}"])
+    assert "\n" not in str(caught.value)
+    # arc_easy reads its validation split when the test file is absent (lm-eval's rule)
+    assert len(resolve_tasks([f"lm-eval:arc_easy@{data}"])[0].examples()) == 3
+
+
+def test_without_lm_eval_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lm_eval", None)
+    with pytest.raises(TrackerError, match=r"pip install 'tracker\[lmeval\]'"):
+        resolve_tasks(["lm-eval:arc_easy"])
+
+
+def _simple_evaluate(model_dir, source, limit=None):
+    """lm-eval's own run over the same override YAMLs (its HFLM on the saved model)."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    directory = model_dir.parent / "lmeval_tasks"
+    directory.mkdir()
+    source.write_overrides(directory)
+    model = HFLM(pretrained=str(model_dir), dtype="float32", batch_size=4, device="cpu")
+    return lm_eval.simple_evaluate(
+        model=model, tasks=[source.name], log_samples=True, bootstrap_iters=0, limit=limit,
+        task_manager=TaskManager(include_path=str(directory), include_defaults=False))
+
+
+def test_arc_easy_equals_simple_evaluate(tmp_path):
+    """Accuracy, acc_norm and every choice's log-likelihood equal lm-eval's own run on the
+    same saved model and rows (docs/tasks.md states 1e-5)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tracker.lm.loading import LoadedModel
+
+    rows = [{**row, "id": f"{row['id']}-{i}"} for i in range(4) for row in ARC_ROWS]
+    data = write_rows(tmp_path / "arc", "test", rows)
+    model_dir = tmp_path / "model"
+    built = tiny_lm(seed=3)
+    built.model.save_pretrained(model_dir)
+    built.tokenizer.save_pretrained(model_dir)
+    lm = LoadedModel.wrap(AutoModelForCausalLM.from_pretrained(model_dir).eval(),
+                          AutoTokenizer.from_pretrained(model_dir))
+    task = resolve_tasks([f"lm-eval:arc_easy@{data}"])[0]
+    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    output = _simple_evaluate(model_dir, task.source)
+    samples = sorted(output["samples"]["arc_easy"], key=lambda s: s["doc_id"])
+    theirs = np.array([[float(r[0][0]) for r in s["resps"]] for s in samples], dtype=object)
+    from tracker.tasks.lmeval_rows import score_instances
+
+    scored = score_instances(lm, task.built(None)["tasks"], 4)
+    mine = [[scored.loglikelihood[id(i)].logprob for i in instances]
+            for instances in _instances_by_doc(task.built(None)["tasks"]["arc_easy"])]
+    worst = max(abs(a - b) for m, t in zip(mine, theirs, strict=True)
+                for a, b in zip(m, t, strict=True))
+    print(f"arc_easy: {len(samples)} documents, max |ll diff| {worst:.2e}")
+    assert worst < 1e-5
+    results = output["results"]["arc_easy"]
+    assert ours.score("accuracy").score == pytest.approx(results["acc,none"], abs=1e-12)
+    assert ours.score("acc_norm").score == pytest.approx(results["acc_norm,none"], abs=1e-12)
+    assert list(ours.examples["accuracy"]) == [s["acc"] for s in samples]
+    assert list(ours.examples["acc_norm"]) == [s["acc_norm"] for s in samples]
+
+
+def _instances_by_doc(task):
+    documents: dict[int, list] = {}
+    for instance in task.instances:
+        documents.setdefault(instance.doc_id, []).append(instance)
+    return [sorted(documents[d], key=lambda i: i.idx) for d in sorted(documents)]
+
+
+def test_winogrande_scores_one_context_per_choice(tmp_path):
+    """winogrande: the choices sit in the contexts, the continuation is shared; each
+    (context, continuation) pair is scored as lm-eval builds it."""
+    rows = [{"sentence": "The cup fell off the table because _ was wobbly.",
+             "option1": "the cup", "option2": "the table", "answer": "2"}]
+    data = write_rows(tmp_path / "wino", "validation", rows)
+    task = resolve_tasks([f"lm-eval:winogrande@{data}"])[0]
+    lm = tiny_lm()
+    result = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    instances = task.built(None)["tasks"]["winogrande"].instances
+    contexts = [i.args[0] for i in instances]
+    assert contexts == ["The cup fell off the table because the cup",
+                        "The cup fell off the table because the table"]
+    assert {i.args[1] for i in instances} == {" was wobbly."}
+    logprobs = [reference_logprob(lm, *encode_pair(lm.tokenizer, *i.args)) for i in instances]
+    assert result.examples["accuracy"].iloc[0] == float(np.argmax(logprobs) == 1)
+    assert result.examples["logprob_correct"].iloc[0] == pytest.approx(logprobs[1], abs=1e-4)
+
+
+def test_eval_resumes_and_keeps_fewshot_settings_apart(tmp_path, capsys):
+    """`tracker eval --tasks lm-eval:arc_easy@ROWS` twice: nothing recomputed; a second
+    --num-fewshot is a second setting stored beside the first."""
+    from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+    from tracker.cli import main
+    from tracker.store import RunStore
+    from tracker.store.settings import setting_of
+
+    save_local_family(tmp_path / "family", trained_tokenizer(), sizes=("s1",), steps=(0, 1),
+                      max_positions=128)
+    write_jsonl(tmp_path / "validation.jsonl", SAMPLE_DOCUMENTS)
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    write_rows(data, "train", ARC_ROWS)
+    run = tmp_path / "run"
+    args = ["eval", "--family", str(tmp_path / "family"), "--validation",
+            str(tmp_path / "validation.jsonl"), "--run", str(run), "--device", "cpu",
+            "--no-report", "--quiet", "--tasks", f"lm-eval:arc_easy@{data}"]
+    assert main(args) == 0
+    assert "computed 4 units, 0 already stored" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "computed 0 units, 4 already stored" in capsys.readouterr().out
+    assert main([*args, "--num-fewshot", "1"]) == 0
+    assert "computed 2 units, 2 already stored" in capsys.readouterr().out
+    records = [r for r in RunStore(run).records() if r["task"] == "lm-eval:arc_easy"]
+    labels = sorted(setting_of(r["identity"]).label for r in records)
+    assert labels == ["limit=all dtype=float32 fewshot=0"] * 2 + \
+        ["limit=all dtype=float32 fewshot=1"] * 2
