@@ -21,7 +21,7 @@ from tracker.lm.loading import load_checkpoint
 from tracker.store.run_store import RunStore
 from tracker.sweep import plan_units, run_sweep
 from tracker.tasks import resolve_tasks
-from tracker.train.config import ArithmeticSpec, MixtureConfig, load_ladder_config
+from tracker.train.config import MixtureConfig, ProblemSpec, load_ladder_config
 from tracker.train.ladder import ladder_evaluations, train_ladder, with_seed
 from tracker.train.mixture import build_blocks, held_out_prompts
 from tracker.train.tokenizer import train_tokenizer
@@ -30,7 +30,7 @@ TINY = {
     "name": "ladder",
     "corpus": {"validation_bytes_per_source": 1500},
     "tokenizer": {"vocab_size": 300},
-    "mixture": {"arithmetic_fraction": 0.5, "arithmetic": [{"operation": "add", "digits": 2}]},
+    "mixture": {"arithmetic_fraction": 0.5, "problems": [{"task": "arithmetic:add:2"}]},
     "training": {"context_length": 32, "batch_size": 4, "max_steps": 8, "warmup_steps": 1,
                  "threads": 2},
     "checkpoints": {"log_from": 2, "log_until": 2, "every": 4},
@@ -179,7 +179,7 @@ def test_mixture_fraction_format_and_held_out_problems():
     tasks = resolve_tasks(["arithmetic:add:2:n=300"])
     held_out = held_out_prompts(tasks)
     mixture = MixtureConfig(arithmetic_fraction=0.25,
-                            arithmetic=[ArithmeticSpec(operation="add", digits=2)])
+                            problems=[ProblemSpec(task="arithmetic:add:2")])
     blocks = build_blocks([PSALM * 4] * 10, tokenizer, mixture, n_blocks=400,
                           context_length=64, seed=3, held_out_prompts=held_out)
     assert blocks.tokens.shape == (400, 64)

@@ -172,7 +172,7 @@ TINY_LADDER = {
     "corpus": {"sources": ["kjv", "fortunes"], "train_bytes_per_source": 20000,
                "validation_bytes_per_source": 1500, "max_document_bytes": 2000},
     "tokenizer": {"vocab_size": 300, "training_bytes": 40000},
-    "mixture": {"arithmetic_fraction": 0.5, "arithmetic": [{"operation": "add", "digits": 1}]},
+    "mixture": {"arithmetic_fraction": 0.5, "problems": [{"task": "arithmetic:add:1"}]},
     "training": {"context_length": 32, "batch_size": 4, "max_steps": 4, "warmup_steps": 1,
                  "threads": 2, "precision": "fp32"},
     "checkpoints": {"log_from": 1, "log_until": 2, "every": 4},

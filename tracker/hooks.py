@@ -55,7 +55,7 @@ from tracker.errors import TrackerError, one_line
 from tracker.evals.interface import EvalSettings, Evaluation
 from tracker.evals.validation import ValidationLoss, ValidationSet, load_validation
 from tracker.families.catalog import Checkpoint
-from tracker.lm.loading import LoadedModel
+from tracker.lm.requests import LoadedModel
 from tracker.store.run_store import RunStore, read_record
 from tracker.store.units import Unit
 from tracker.sweep import evaluate_units

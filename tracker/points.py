@@ -20,15 +20,14 @@ import numpy as np
 import pandas as pd
 
 from tracker.errors import TrackerError, did_you_mean, printable
-from tracker.evals.metrics import METRICS
+from tracker.evals.interface import VALIDATION_TASK
+from tracker.evals.metrics import LOSSES, METRICS
 
 REQUIRED = ("task", "metric", "loss", "score")
 OPTIONAL = ("family", "size", "params", "step", "tokens_seen", "n", "higher_is_better", "chance",
             "loss_metric")
 TEXT_OPTIONAL = ("family", "size", "loss_metric")
 NUMERIC = ("loss", "score", "params", "step", "tokens_seen", "n", "chance")
-VALIDATION_TASK = "validation"
-LOWER_IS_BETTER_LOSSES = frozenset({"bits_per_byte", "nats_per_token"})
 
 
 @dataclass(frozen=True)
@@ -130,9 +129,7 @@ def _with_direction(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def metric_direction(metric: str) -> bool | None:
     """True/False for known metrics (tracker.evals.metrics), None when unknown."""
-    if metric in LOWER_IS_BETTER_LOSSES:
-        return False
-    spec = METRICS.get(metric)
+    spec = METRICS.get(metric) or LOSSES.get(metric)
     return None if spec is None else spec.higher_is_better
 
 
@@ -187,7 +184,8 @@ def _loss_metric_label(name: str) -> str:
 
 # what the per-example bootstrap reads (tracker.fit.table): a Pythia-sized sweep's long
 # table without its per-row loss and counts is about half the memory
-EXAMPLE_COLUMNS = ("family", "size", "step", "task", "metric", "example_id", "value")
+# the per-example columns the fit reads (of tracker.store.example_rows.EXAMPLE_COLUMNS)
+FIT_EXAMPLE_COLUMNS = ("family", "size", "step", "task", "metric", "example_id", "value")
 
 
 def read_run(run_dir: Path | str, setting: str | None = None, *,
@@ -205,5 +203,5 @@ def read_run(run_dir: Path | str, setting: str | None = None, *,
     points = store.points(setting=setting, tasks=tasks)
     if points.empty:
         raise TrackerError(f"run directory {run_dir} has no results yet; run `tracker eval`")
-    examples = store.examples(setting=setting, tasks=tasks, columns=EXAMPLE_COLUMNS)
+    examples = store.examples(setting=setting, tasks=tasks, columns=FIT_EXAMPLE_COLUMNS)
     return points, (None if examples.empty else examples)

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from tracker.errors import CheckpointLoadError, StorageError
-from tracker.evals.interface import EvalSettings, Evaluation
+from tracker.evals.interface import VALIDATION_TASK, EvalSettings, Evaluation
 from tracker.families.catalog import Checkpoint
 from tracker.store.run_store import RunStore
 from tracker.store.units import Unit
 
 if TYPE_CHECKING:  # the model code (and torch) loads when a checkpoint does
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 Loader = Callable[[Checkpoint], "LoadedModel"]
 
@@ -104,7 +104,7 @@ def evaluate_units(lm: LoadedModel, checkpoint: Checkpoint, evaluations: Sequenc
                             "too, with different results; the one stored first is kept")
         summary.computed.append(unit.key)
         summary.tokens += int(result.extras.get("total_tokens", 0))
-        summary.examples += 0 if unit.task == "validation" else len(result.examples)
+        summary.examples += 0 if unit.task == VALIDATION_TASK else len(result.examples)
         done.append(unit)
     return done
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from tracker.cli.fit_cmd import add_setting_argument
 from tracker.cli.progress import print_notes
 from tracker.errors import TrackerError
+from tracker.evals.interface import VALIDATION_TASK
 
 DEFAULT_BOOT = 200
 
@@ -58,7 +59,7 @@ def run(args) -> int:
                                            and args.at_tokens > 0):
         raise TrackerError(f"--at-tokens {args.at_tokens:g} must be a positive number")
     if args.run is not None:
-        tasks = None if args.tasks is None else [*args.tasks, "validation"]
+        tasks = None if args.tasks is None else [*args.tasks, VALIDATION_TASK]
         points, _ = read_run(args.run, setting=args.setting, tasks=tasks)
         out_dir = args.out or args.run
     else:

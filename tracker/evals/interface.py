@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
+
+# The task name of the validation loss in every record (the x axis of every analysis).
+VALIDATION_TASK = "validation"
 
 @dataclass(frozen=True)
 class MetricScore:

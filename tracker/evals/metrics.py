@@ -42,6 +42,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -51,10 +52,14 @@ from tracker.evals.interface import MetricScore
 DEFAULT_MIN_RISE = 0.05
 
 
+MetricKind = Literal["multiple_choice", "generative", "lm-eval", "loss"]
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """A metric's name, direction, chance level for an example with K choices, range,
-    whether it is a 0/1 outcome, its material rise and its continuous twins."""
+    whether it is a 0/1 outcome, its material rise, its continuous twins, its kind (which
+    examples produce it, or a validation loss) and whether it needs generated text."""
 
     name: str
     higher_is_better: bool
@@ -64,6 +69,8 @@ class MetricSpec:
     binomial: bool = False
     min_rise: float = DEFAULT_MIN_RISE
     twins: tuple[str, ...] = ()
+    kind: MetricKind = "multiple_choice"
+    from_generation: bool = False
 
 
 def _one_in(k: int) -> float:
@@ -78,7 +85,10 @@ def _zero(k: int) -> float:
     return 0.0
 
 
-MULTIPLE_CHOICE_METRICS: tuple[MetricSpec, ...] = (
+_GEN: MetricKind = "generative"
+
+# Every metric tracker knows, in one table: the fit, the report and the scorer read it.
+REGISTRY: tuple[MetricSpec, ...] = (
     MetricSpec("accuracy", True, _one_in, 0.0, 1.0, binomial=True,
                twins=("p_correct", "brier")),
     MetricSpec("accuracy_norm", True, _one_in, 0.0, 1.0, binomial=True,
@@ -87,32 +97,41 @@ MULTIPLE_CHOICE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("brier", False, _brier_chance, 0.0, 2.0),
     MetricSpec("logprob_correct", True, high=0.0, min_rise=0.10),
     MetricSpec("logprob_correct_per_byte", True, high=0.0),
-)
-
-GENERATIVE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("exact_match", True, _zero, 0.0, 1.0, binomial=True,
                twins=("target_nll", "token_edit_distance", "token_edit_distance_norm",
-                      "target_nll_per_token")),
-    MetricSpec("token_edit_distance", False, low=0.0, min_rise=0.10),
-    MetricSpec("token_edit_distance_norm", False, low=0.0),
-    MetricSpec("target_nll", False, low=0.0, min_rise=0.10),
-    MetricSpec("target_nll_per_token", False, low=0.0),
+                      "target_nll_per_token"), kind=_GEN, from_generation=True),
+    MetricSpec("token_edit_distance", False, low=0.0, min_rise=0.10, kind=_GEN,
+               from_generation=True),
+    MetricSpec("token_edit_distance_norm", False, low=0.0, kind=_GEN, from_generation=True),
+    MetricSpec("target_nll", False, low=0.0, min_rise=0.10, kind=_GEN),
+    MetricSpec("target_nll_per_token", False, low=0.0, kind=_GEN),
     MetricSpec("greedy_match", True, low=0.0, high=1.0, binomial=True,
-               twins=("target_nll",)),
-)
-
-# Reported by lm-eval and stored beside tracker's own metrics (tracker.tasks.lmeval_rows):
-# ``acc_norm`` normalises by characters where ``accuracy_norm`` normalises by bytes.
-LMEVAL_METRICS: tuple[MetricSpec, ...] = (
+               twins=("target_nll",), kind=_GEN),
+    # reported by lm-eval and stored beside tracker's own (tracker.tasks.lmeval_rows):
+    # ``acc_norm`` normalises by characters where ``accuracy_norm`` normalises by bytes
     MetricSpec("acc_norm", True, _one_in, 0.0, 1.0, binomial=True,
-               twins=("p_correct", "brier")),
+               twins=("p_correct", "brier"), kind="lm-eval"),
+    # validation losses, the x axis; a run's axis is the first of LOSS_PREFERENCE it holds
+    MetricSpec("bits_per_byte", False, low=0.0, kind="loss"),
+    MetricSpec("nats_per_token", False, low=0.0, kind="loss"),
+    MetricSpec("loss", False, low=0.0, kind="loss"),
 )
+LOSS_PREFERENCE = ("bits_per_byte", "loss")  # then labelled proxy_* losses
 
-METRICS = {spec.name: spec
-           for spec in MULTIPLE_CHOICE_METRICS + GENERATIVE_METRICS + LMEVAL_METRICS}
+
+def _of_kind(kind: MetricKind) -> tuple[MetricSpec, ...]:
+    return tuple(spec for spec in REGISTRY if spec.kind == kind)
+
+
+MULTIPLE_CHOICE_METRICS = _of_kind("multiple_choice")
+GENERATIVE_METRICS = _of_kind("generative")
+LOSSES = {spec.name: spec for spec in _of_kind("loss")}
+# the metrics of task examples (losses are the x axis, not a task's score)
+METRICS = {spec.name: spec for spec in REGISTRY if spec.kind != "loss"}
 # Per-example 0/1 outcomes: their means are binomial proportions (weights, resampling).
 BINOMIAL_METRICS = frozenset(spec.name for spec in METRICS.values() if spec.binomial)
 CONTINUOUS_TWINS = {spec.name: spec.twins for spec in METRICS.values() if spec.twins}
+GENERATION_METRICS = tuple(spec.name for spec in REGISTRY if spec.from_generation)
 
 
 def min_rise_for(metric: str) -> float:

@@ -24,14 +24,13 @@ import pandas as pd
 
 from tracker.config import PROJECT_ROOT, VALIDATION_DIR, StrictModel, load_model
 from tracker.errors import TrackerError, unknown_name
-from tracker.evals.interface import EvalSettings, MetricScore, UnitResult
+from tracker.evals.interface import VALIDATION_TASK, EvalSettings, MetricScore, UnitResult
 from tracker.lm.requests import prefix_token_id
 from tracker.lm.token_cache import encode_texts
 
 if TYPE_CHECKING:  # the model code (and torch) loads when a checkpoint is scored
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
-VALIDATION_TASK = "validation"
 
 
 class ValidationConfig(StrictModel):

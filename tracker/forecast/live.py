@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from tracker.evals.interface import VALIDATION_TASK
 from tracker.forecast.crossing import Crossing, forecast_crossings
 
 LIVE_BOOT = 50  # replicates: enough for a rough interval at every evaluation, and quick
@@ -22,7 +23,7 @@ def crossing_line(run_dir: Path | str, run: str, step: int, n_boot: int = LIVE_B
     from tracker.points import read_run
 
     points, _ = read_run(run_dir)
-    if (points["task"] == "validation").all():
+    if (points["task"] == VALIDATION_TASK).all():
         return f"forecast at step {step}: no task scores yet"
     table = fit_table(points, n_boot=n_boot)
     found = forecast_crossings(points, table, n_boot=n_boot, runs=[run])

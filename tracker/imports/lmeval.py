@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tracker.errors import TrackerError
-from tracker.evals.interface import MetricScore, UnitResult
+from tracker.evals.interface import VALIDATION_TASK, MetricScore, UnitResult
 from tracker.families.catalog import Checkpoint
 from tracker.imports.checkpoints import CheckpointMapper, ImportedCheckpoint
 from tracker.imports.files import (
@@ -44,7 +44,7 @@ from tracker.store.units import Unit
 
 if TYPE_CHECKING:
     from tracker.evals.interface import EvalSettings
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 PUBLISHED = {"pythia-v1": "pythia-evals-v1-zero-shot.tar.xz"}
@@ -53,7 +53,6 @@ PERPLEXITIES = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
 LOG_SCALE = ("bits_per_byte", "nll", "loss", "nats_per_token", "target_nll")
 METRIC_ALIASES = {"ppl": "perplexity", "perplexity": "ppl"}
 DEVICE = "lm-eval import"
-VALIDATION = "validation"
 MAX_LISTED = 5
 
 
@@ -312,11 +311,11 @@ def _mmlu_unit(checkpoint: Checkpoint,
 
 def _loss_unit(checkpoint: Checkpoint, loss: _Loss) -> tuple[Unit, UnitResult]:
     score = MetricScore(loss.metric, loss.score, loss.stderr, loss.n, False, None)
-    evaluation = ImportedEvaluation(VALIDATION, "1", None, None,
+    evaluation = ImportedEvaluation(VALIDATION_TASK, "1", None, None,
                                     (("loss", loss.metric), ("loss_from", loss.source)))
     digest = _digest([loss.metric, loss.source, loss.score, loss.stderr, loss.n])
     unit = Unit(_imported(checkpoint, digest), evaluation, None, loss.dtype)
-    return unit, UnitResult(VALIDATION, (score,), empty_examples(), {"loss_from": loss.source})
+    return unit, UnitResult(VALIDATION_TASK, (score,), empty_examples(), {"loss_from": loss.source})
 
 
 def _losses(checkpoints: dict[tuple[str, str, int], _Checkpoint], options: ImportOptions,

@@ -14,53 +14,20 @@ Safety, because a checkpoint is someone else's file:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from tracker.errors import CheckpointLoadError, TrackerError
 from tracker.families.catalog import Checkpoint
-from tracker.lm.model_config import config_int
+from tracker.lm.model_config import model_max_length
+from tracker.lm.requests import LoadedModel
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEFAULT_MAX_LENGTH = 2048
 # weight files torch.load unpickles (a pickle can run code while it loads)
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 ALLOW_PICKLE_HINT = ("pickle can run code while it loads: convert the weights to safetensors, "
                      "or pass --allow-pickle to load them with torch.load(weights_only=True)")
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready to score: eval mode, on ``device``, with its tokenizer.
-
-    ``max_length`` is the longest input the model takes (its maximum positions unless the
-    user asked for a shorter context); ``params`` counts every weight.
-    """
-
-    model: Any
-    tokenizer: Any
-    device: torch.device
-    dtype: str
-    max_length: int
-    params: int
-
-    @classmethod
-    def wrap(
-        cls, model: Any, tokenizer: Any, *, max_length: int | None = None, dtype: str | None = None
-    ) -> LoadedModel:
-        """Wrap a live model (e.g. inside a training loop) without copying it."""
-        first = next(model.parameters())
-        return cls(
-            model=model,
-            tokenizer=tokenizer,
-            device=first.device,
-            dtype=dtype or str(first.dtype).removeprefix("torch."),
-            max_length=max_length or model_max_length(model),
-            params=sum(p.numel() for p in model.parameters()),
-        )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -73,11 +40,6 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise TrackerError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
     return resolved
-
-
-def model_max_length(model: Any) -> int:
-    return config_int(model.config, "max_position_embeddings", "n_positions", "n_ctx",
-                      "seq_length") or DEFAULT_MAX_LENGTH
 
 
 def load_checkpoint(

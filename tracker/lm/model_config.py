@@ -13,3 +13,12 @@ def config_int(config: Any, *names: str) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 0
+
+
+DEFAULT_MAX_LENGTH = 2048  # when a config names no maximum number of positions
+
+
+def model_max_length(model: Any) -> int:
+    """The longest input a model takes: its config's maximum positions, else 2048."""
+    return config_int(model.config, "max_position_embeddings", "n_positions", "n_ctx",
+                      "seq_length") or DEFAULT_MAX_LENGTH

@@ -42,7 +42,7 @@ from tracker.lm.requests import (
 )
 
 if TYPE_CHECKING:
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 
 @dataclass(frozen=True)

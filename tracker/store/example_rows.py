@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-COLUMNS = ("family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
+EXAMPLE_COLUMNS = ("family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
            "example_id", "value", "loss_metric")
 PER_FILE = ("family", "size", "params", "step", "tokens_seen", "loss", "task", "loss_metric")
 TEXT = ("family", "size", "task", "loss_metric")

@@ -60,8 +60,9 @@ import pyarrow.parquet as pq
 
 import tracker
 from tracker.errors import StorageError, unknown_name
-from tracker.evals.interface import UnitResult
-from tracker.store.example_rows import COLUMNS, LongRows
+from tracker.evals.interface import VALIDATION_TASK, UnitResult
+from tracker.evals.metrics import LOSS_PREFERENCE
+from tracker.store.example_rows import EXAMPLE_COLUMNS, LongRows
 from tracker.store.files import atomic_create, atomic_write, remove_stale_temporaries
 from tracker.store.integrity import (
     RECORD_KEY,
@@ -78,7 +79,6 @@ from tracker.store.units import Unit, slug
 logger = logging.getLogger(__name__)
 EXPORT_COLUMNS = ["family", "size", "params", "step", "tokens_seen", "loss", "task", "metric",
                   "score", "n"]
-LOSS_METRICS = ("bits_per_byte", "loss")  # in order of preference; then proxy_* metrics
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ class RunStore:
             for task in tasks:
                 if task not in stored:
                     raise unknown_name(f"task in {self.root}", task, stored)
-            wanted = {*tasks, "validation"}
+            wanted = {*tasks, VALIDATION_TASK}
             pairs = [(path, record) for path, record in pairs if record["task"] in wanted]
         chosen = select_records([record for _, record in pairs], choice=setting,
                                 planned=self.planned_settings(), source=str(self.root))
@@ -379,7 +379,6 @@ class RunStore:
         return rows.frame()
 
 
-EXAMPLE_COLUMNS = COLUMNS
 
 
 def _unit_order(record: dict[str, Any]) -> tuple:
@@ -397,7 +396,7 @@ def _losses_by_checkpoint(records: list[dict[str, Any]]) -> dict[tuple, tuple[fl
     """(family, size, step) -> (validation loss, its metric) as :func:`attach_loss` picks
     them for these records."""
     table = attach_loss(scores_frame(records))
-    validation = table[table["task"] == "validation"].drop_duplicates(["family", "size", "step"])
+    validation = table[table["task"] == VALIDATION_TASK].drop_duplicates(["family", "size", "step"])
     return {(row.family, row.size, row.step): (row.loss, row.loss_metric)
             for row in validation.itertuples(index=False)}
 
@@ -423,10 +422,10 @@ def attach_loss(table: pd.DataFrame, validation_metric: str | None = None,
                 losses: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add ``loss`` = the checkpoint's validation ``validation_metric`` to every row, and
     ``loss_metric`` naming it. Without a choice, the run's loss is the first of
-    LOSS_METRICS it holds (one metric for the whole run: losses of different kinds never
-    share an axis; a checkpoint without it has an empty loss)."""
+    LOSS_PREFERENCE (tracker.evals.metrics) it holds (one metric for the whole run: losses
+    of different kinds never share an axis; a checkpoint without it has an empty loss)."""
     source = table if losses is None else losses
-    validation = source[source["task"] == "validation"]
+    validation = source[source["task"] == VALIDATION_TASK]
     metric = validation_metric or _run_loss_metric(set(validation["metric"]))
     loss = validation[validation["metric"] == metric]
     loss = loss[["family", "size", "step", "score"]].rename(columns={"score": "loss"})
@@ -442,7 +441,7 @@ def attach_loss(table: pd.DataFrame, validation_metric: str | None = None,
 def _run_loss_metric(metrics: set[str]) -> str | None:
     """bits per byte, else a loss given with the results (``loss``), else a labelled proxy
     (``proxy_*``, e.g. ln LAMBADA perplexity from imported lm-eval results)."""
-    for metric in LOSS_METRICS:
+    for metric in LOSS_PREFERENCE:
         if metric in metrics:
             return metric
     proxies = sorted(m for m in metrics if m.startswith("proxy_"))

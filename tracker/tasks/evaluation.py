@@ -21,10 +21,9 @@ from tracker.tasks.examples import Example, GenerativeExample, MultipleChoiceExa
 
 if TYPE_CHECKING:
     from tracker.evals.interface import EvalSettings
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 LOG = logging.getLogger(__name__)  # under "tracker": the CLI prints it
-GENERATION_METRICS = ("exact_match", "token_edit_distance", "token_edit_distance_norm")
 
 
 def evaluate_task(name: str, kind: TaskKind, examples: tuple[Example, ...],
@@ -78,7 +77,7 @@ def _generative_rows(
 ) -> list[dict]:
     from tracker.lm import scoring  # torch loads with the first model call
 
-    generate = wanted is None or any(name in wanted for name in GENERATION_METRICS)
+    generate = wanted is None or any(name in wanted for name in metrics.GENERATION_METRICS)
     generations = [""] * len(examples)
     if generate:
         requests = [GenerationRequest(e.context(), e.stop, e.max_new_tokens)

@@ -244,6 +244,12 @@ def parse_spec(name: str, *, seed: int = 1234) -> ArithmeticSpec:
     return ArithmeticSpec(parts[1], int(parts[2]), **options)  # type: ignore[arg-type]
 
 
+def generator_spec(name: str, *, seed: int = 1234) -> ArithmeticSpec | CopySpec:
+    """The spec of a generated task's name (``arithmetic:...`` or ``copy:...``)."""
+    return parse_copy_spec(name, seed=seed) if name.startswith("copy:") \
+        else parse_spec(name, seed=seed)
+
+
 def parse_copy_spec(name: str, *, seed: int = 1234) -> CopySpec:
     """``copy:LENGTH[:n=N][:seed=S]`` as a spec."""
     parts = name.split(":")

@@ -32,7 +32,7 @@ from tracker.tasks.lmeval_offline import LmEvalSource, resolve_source
 
 if TYPE_CHECKING:
     from tracker.evals.interface import EvalSettings
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 PREFIX = "lm-eval:"
 log = logging.getLogger(__name__)

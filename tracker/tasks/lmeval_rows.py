@@ -30,7 +30,7 @@ from tracker.lm import token_cache
 from tracker.lm.requests import GenerationRequest, LoglikelihoodRequest, LoglikelihoodResult
 
 if TYPE_CHECKING:
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's HFLM default
 ACC_NORM = metrics.METRICS["acc_norm"]

@@ -15,7 +15,7 @@ from tracker.tasks.fewshot import with_fewshot
 
 if TYPE_CHECKING:
     from tracker.evals.interface import EvalSettings, UnitResult
-    from tracker.lm.loading import LoadedModel
+    from tracker.lm.requests import LoadedModel
 
 
 @dataclass(frozen=True)

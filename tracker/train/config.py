@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tracker.config import StrictModel, load_model
+from tracker.errors import TrackerError
+from tracker.tasks.generators import ArithmeticSpec, CopySpec, generator_spec
 from tracker.train.sources import SOURCE_NAMES
 
 
@@ -39,38 +41,35 @@ class TokenizerConfig(StrictModel):
     training_bytes: int = Field(default=4_000_000, gt=0)  # of training text, to learn merges
 
 
-class ArithmeticSpec(StrictModel):
-    """Generated problems ``What is A plus B?`` with operands of ``digits`` digits;
-    ``reversed``: the answer's digits least significant first (the ``:reversed`` tasks,
-    Lee et al. 2023's reverse format)."""
+class ProblemSpec(StrictModel):
+    """One generated task in the training mixture, named as ``--tasks`` names it
+    (``arithmetic:add:2``, ``arithmetic:add:2:reversed``, ``arithmetic:mul:1:bare``,
+    ``copy:8``; :mod:`tracker.tasks.generators`), with its weight in the mixture by count."""
 
-    operation: Literal["add", "subtract", "multiply"] = "add"
-    digits: int = Field(ge=1, le=5)
+    task: str
     weight: float = Field(default=1.0, gt=0)
-    wording: Literal["bigbench", "bare"] = "bigbench"  # "80+29=109" for bare
-    reversed: bool = False
 
+    @field_validator("task")
+    @classmethod
+    def _a_generator(cls, task: str) -> str:
+        try:
+            generator_spec(task)
+        except TrackerError as error:
+            raise ValueError(str(error)) from None
+        return task
 
-class CopySpec(StrictModel):
-    """Generated copying problems ``Copy: q x b\nA: q x b`` of ``length`` distinct letters
-    (the ``copy:LENGTH`` task's format)."""
-
-    length: int = Field(ge=1, le=26)
-    weight: float = Field(default=1.0, gt=0)
+    @property
+    def spec(self) -> ArithmeticSpec | CopySpec:
+        return generator_spec(self.task)
 
 
 class MixtureConfig(StrictModel):
     """``arithmetic_fraction`` of the training blocks hold generated problems in the tasks'
-    Q/A format (several per block: the ``arithmetic`` and ``copying`` specs mixed by weight);
+    Q/A format (several per block: the ``problems`` mixed by weight);
     the rest is text."""
 
     arithmetic_fraction: float = Field(default=0.5, ge=0, le=1)
-    arithmetic: list[ArithmeticSpec] = Field(default_factory=list)
-    copying: list[CopySpec] = Field(default_factory=list)
-
-    @property
-    def problems(self) -> list[ArithmeticSpec | CopySpec]:
-        return [*self.arithmetic, *self.copying]
+    problems: list[ProblemSpec] = Field(default_factory=list)
 
 
 class SizeSpec(StrictModel):

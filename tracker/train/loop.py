@@ -22,7 +22,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as transformers_logging
 
-from tracker.evals.interface import Evaluation
+from tracker.evals.interface import VALIDATION_TASK, Evaluation
 from tracker.families.catalog import CHECKPOINT_META
 from tracker.hooks import HookResult, evaluate_model
 from tracker.train.config import SizeSpec
@@ -192,7 +192,7 @@ def _quiet_saving() -> Iterator[None]:
 
 def _headline(result: HookResult) -> dict[str, str]:
     shown = {}
-    if "validation" in result.scores:
+    if VALIDATION_TASK in result.scores:
         shown["bpb"] = f"{result.scores['validation'].get('bits_per_byte', float('nan')):.3f}"
     for task, scores in result.scores.items():
         if "exact_match" in scores:

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracker.tasks.generators import Operation, arithmetic_examples, copy_examples, example_text
-from tracker.train.config import ArithmeticSpec, CopySpec, MixtureConfig
+from tracker.tasks.generators import CopySpec, arithmetic_examples, copy_examples, example_text
+from tracker.train.config import MixtureConfig, ProblemSpec
 
-OPERATION_NAMES: dict[str, Operation] = {"add": "add", "subtract": "sub", "multiply": "mul"}
 PROBLEMS_PER_SHEET = (4, 12)  # inclusive range, drawn uniformly per sheet
 SHEET_SEPARATOR = "\n\n"
 TOKENS_PER_PROBLEM_GUESS = 12  # only sizes the first draw; more are drawn if short
@@ -77,7 +76,7 @@ def token_stream(documents: Sequence[str], tokenizer) -> np.ndarray:
     return np.fromiter((t for ids in encoded for t in (eos, *ids)), dtype=np.int32)
 
 
-def arithmetic_stream(specs: Sequence[ArithmeticSpec | CopySpec], tokenizer, n_tokens: int, *,
+def arithmetic_stream(specs: Sequence[ProblemSpec], tokenizer, n_tokens: int, *,
                       rng: np.random.Generator, held_out_prompts: Collection[str] = ()
                       ) -> np.ndarray:
     """At least ``n_tokens`` tokens of problem sheets (specs mixed by weight)."""
@@ -93,22 +92,23 @@ def arithmetic_stream(specs: Sequence[ArithmeticSpec | CopySpec], tokenizer, n_t
     return np.concatenate(pieces)
 
 
-def arithmetic_texts(specs: Sequence[ArithmeticSpec | CopySpec], n_problems: int, *,
+def arithmetic_texts(problems: Sequence[ProblemSpec], n_problems: int, *,
                      rng: np.random.Generator, held_out_prompts: Collection[str] = ()
                      ) -> list[str]:
     """About ``n_problems`` rendered problems, each spec drawn in proportion to its weight,
     shuffled together; held-out prompts are dropped."""
-    weights = np.array([spec.weight for spec in specs], dtype=np.float64)
+    weights = np.array([problem.weight for problem in problems], dtype=np.float64)
     counts = rng.multinomial(n_problems, weights / weights.sum())
     held_out = set(held_out_prompts)
     texts: list[str] = []
-    for spec, count in zip(specs, counts, strict=True):
+    for problem, count in zip(problems, counts, strict=True):
         if count == 0:
             continue
         seed = int(rng.integers(2**31))
+        spec = problem.spec
         examples = copy_examples(spec.length, int(count), seed) if isinstance(spec, CopySpec) \
-            else arithmetic_examples(OPERATION_NAMES[spec.operation], spec.digits, int(count),
-                                     seed, spec.wording, reversed=spec.reversed)
+            else arithmetic_examples(spec.operation, spec.digits, int(count), seed,
+                                     spec.wording, reversed=spec.reversed)
         texts.extend(example_text(e) for e in examples if e.prompt not in held_out)
     order = rng.permutation(len(texts))
     return [texts[i] for i in order]
