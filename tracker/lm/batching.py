@@ -1,11 +1,9 @@
 """Batch sizes when the user does not set one (``--batch-size auto``, the default).
 
-A fixed number of rows is wrong at both ends: 8 rows of 50-token questions leave a CPU's
-matrix units half idle (on 2 CPU cores a 70m model's whole `tracker eval` scored 4
-BIG-bench multiple-choice tasks 1.2x faster at 64 rows than at 16 and generated 1.8x
-faster at 200 rows than at 16, one run each on one machine: docs/performance.md), while
-8 windows of 2048 tokens of a 12B model need gigabytes of activations. So the automatic
-sizes bound what a call computes and holds:
+A fixed number of rows is wrong at both ends: a few rows of short questions leave a CPU's
+matrix units idle (docs/performance.md measures it), while 8 windows of 2048 tokens of a
+12B model need gigabytes of activations. So the automatic sizes bound what a call
+computes and holds:
 
 - a log-likelihood call (multiple choice, scored targets): at most
   :data:`LOGLIKELIHOOD_TOKENS` padded context tokens and :data:`MAX_ROWS` continuations;

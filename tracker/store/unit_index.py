@@ -1,11 +1,11 @@
 """The unit index of a run directory: verified unit records in one file (``index.json``).
 
-Reading a sweep's results used to mean reading and checking every unit file (13,860 files
-and 42 million per-example rows for a Pythia-sized sweep) just to get the records, which
-are a few kilobytes each. The index keeps, per unit file (its path under ``units/``), the
+Without it, reading a sweep's records means reading and checking every unit file, though
+a record is a few kilobytes (bench/bench_store_scale.py measures a Pythia-sized sweep in
+docs/performance.md). The index keeps, per unit file (its path under ``units/``), the
 file's size, modification time and inode when it was verified, and the record then read.
-:class:`tracker.store.run_store.RunStore` trusts an entry only while all three still match the file
-and the index still matches its own digest; the rules that keep corruption
+:class:`~tracker.store.run_store.RunStore` trusts an entry only while all three still
+match the file and the index still matches its own digest; the rules that keep corruption
 from being used are in :mod:`tracker.store.run_store`.
 
 The file is JSON (never pickle: a run directory may come from someone else), written

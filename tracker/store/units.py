@@ -5,8 +5,8 @@ identity, the evaluation's identity (task or validation set, version, prompt for
 few-shot settings, content hash), the example limit, the dtype, the context length
 (``--context-length``: a task's long prompts are cut from the left to fit it) and tracker's
 scoring version. A stored key is never recomputed; a change to any of these is a new unit.
-A unit without a context length (the model's own maximum) leaves it out of its identity,
-so its key is the one earlier versions gave it.
+A unit without a context length (the model's own maximum) leaves it out of its identity;
+stored keys must never change (tests/test_stored_runs.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """The sizes of a ladder trained one after another, or side by side in worker processes.
 
 ``training.workers`` sizes train at once, each in its own process with an equal share of
-``training.threads``. At this ladder's scale a model does not use two cores well (bf16
-autocast, batch 16 x 128, measured on the 2-core machine of docs/ladder.md: llama-1m 202
-ms per step on 2 threads and 299 ms on 1; llama-130k is faster on one thread than on two),
-so on two cores two sizes trained at once, one thread each, finish sooner than one after
-the other on two threads, with the same data, schedule and checkpoints.
+``training.threads``. A model at this ladder's scale does not use two cores well (the
+timings are in docs/ladder.md), so two sizes trained at once on one thread each finish
+sooner than one after the other on two threads, with the same data, schedule and
+checkpoints.
 
 Workers are spawned (a fork of a process holding torch's thread pool can hang). The
 largest sizes start first. Once no size is waiting, a worker that falls idle hands its
