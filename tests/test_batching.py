@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from tests.helpers_tasks import encode, encode_pair, reference_logprob, tiny_lm
+from tests.helpers_tasks import encode, encode_pair, reference_logprob
 from tracker.lm import batching, scoring
 from tracker.lm.batching import parse_batch_size
 
@@ -14,10 +14,6 @@ CONTEXTS = ["Q: Is the sky blue?\nA: ", "What is 80 plus 29?", "", "a",
             "The quick brown fox jumps over the lazy dog " * 4]
 CONTINUATIONS = [" True", "False", " 109 and more words here", "x"]
 
-
-@pytest.fixture(scope="module")
-def lm():
-    return tiny_lm()
 
 
 def test_bytes_per_token_of_gpt_neox_is_its_cache_and_widest_activations(lm):

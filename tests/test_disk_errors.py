@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import tracker.store.files
-from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
 from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.cli import main
 from tracker.errors import StorageError
@@ -113,13 +112,6 @@ def test_a_read_only_store_refuses_writes_in_one_line(tmp_path, monkeypatch):
     assert snapshot(store.root) == before and kept.is_file()
     assert temporaries(store.root) == []
 
-
-@pytest.fixture(scope="module")
-def family(tmp_path_factory):
-    root = tmp_path_factory.mktemp("disk")
-    save_local_family(root / "family", trained_tokenizer(), sizes=("s1", "s2"), steps=(0, 4))
-    write_jsonl(root / "validation.jsonl", SAMPLE_DOCUMENTS)
-    return root
 
 
 def run_eval(family, run, *extra) -> int:

@@ -7,17 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer
 from tracker.cli import main
 from tracker.store.run_store import RunStore
-
-
-@pytest.fixture(scope="module")
-def family(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli")
-    save_local_family(root / "family", trained_tokenizer(), sizes=("s1", "s2"), steps=(0, 4))
-    write_jsonl(root / "validation.jsonl", SAMPLE_DOCUMENTS)
-    return root
 
 
 def run_eval(family, run, *extra):

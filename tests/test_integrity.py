@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
 from tests.helpers import NamedEvaluation as FakeEvaluation
 from tracker.cli import main
 from tracker.evals.interface import MetricScore, UnitResult
@@ -184,13 +183,6 @@ def test_export_and_fit_on_a_damaged_run_note_it_in_one_line(tmp_path, capsys):
     assert "Traceback" not in err and (tmp_path / "run" / "thresholds.csv").is_file()
     assert len(list((tmp_path / "run" / "corrupt").rglob("*.parquet"))) == 2
 
-
-@pytest.fixture(scope="module")
-def family(tmp_path_factory):
-    root = tmp_path_factory.mktemp("integrity")
-    save_local_family(root / "family", trained_tokenizer(), sizes=("s1", "s2"), steps=(0, 4))
-    write_jsonl(root / "validation.jsonl", SAMPLE_DOCUMENTS)
-    return root
 
 
 def run_eval(family, run) -> int:

@@ -13,10 +13,6 @@ CONTEXTS = ["Q: Is the sky blue?\nA: ", "What is 80 plus 29?", "", "a", "The qui
 CONTINUATIONS = [" True", "False", " 109 and more words here", "x"]
 
 
-@pytest.fixture(scope="module")
-def lm():
-    return tiny_lm()
-
 
 def test_encode_pair_moves_trailing_space_onto_continuation(lm):
     context_ids, continuation_ids = encode_pair(lm.tokenizer, "A: ", "True")

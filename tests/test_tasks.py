@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import bigbench_dir
-from tests.helpers_tasks import tiny_lm
 from tracker.errors import TrackerError
 from tracker.evals.interface import EvalSettings
 from tracker.tasks import arithmetic_examples, example_text, resolve_tasks
@@ -37,10 +36,6 @@ def write_bigbench(directory: Path, data: dict) -> Path:
     (directory / "task.json").write_text(json.dumps(data))
     return directory / "task.json"
 
-
-@pytest.fixture(scope="module")
-def lm():
-    return tiny_lm()
 
 
 def test_jsonl_multiple_choice(tmp_path):
