@@ -10,7 +10,7 @@ from tracker.errors import TrackerError
 from tracker.tasks import resolve_tasks
 from tracker.tasks.examples import GenerativeExample, MultipleChoiceExample
 from tracker.tasks.generators import copy_examples, parse_copy_spec
-from tracker.train.config import ArithmeticSpec, CopySpec, MixtureConfig
+from tracker.train.config import MixtureConfig, ProblemSpec
 from tracker.train.mixture import arithmetic_texts, held_out_prompts, mixture_validation
 from tracker.train.tokenizer import train_tokenizer
 
@@ -63,7 +63,7 @@ def test_mixture_holds_copying_and_addition_and_never_a_test_problem():
     held_out = held_out_prompts(tasks)
     assert held_out == {e.prompt for task in tasks for e in task.examples()}
     assert len(held_out) > 590 and all(p.endswith("\nA:") for p in held_out)
-    specs = [ArithmeticSpec(operation="add", digits=2, weight=2), CopySpec(length=3, weight=1)]
+    specs = [ProblemSpec(task="arithmetic:add:2", weight=2), ProblemSpec(task="copy:3", weight=1)]
     texts = arithmetic_texts(specs, 3000, rng=np.random.default_rng(0), held_out_prompts=held_out)
     copies = [t for t in texts if t.startswith("Copy: ")]
     assert 800 < len(copies) < 1200 and len(texts) > 2900
@@ -97,7 +97,7 @@ def test_reversed_addition_writes_the_answer_least_significant_digit_first():
         values = [int(choice.strip()[::-1]) for choice in q.choices]
         assert {v % 10 for v in values} == {(a + b) % 10}
         assert len(set(values)) == 4
-    config = ArithmeticSpec(operation="add", digits=2, reversed=True)
+    config = ProblemSpec(task="arithmetic:add:2:reversed")
     texts = arithmetic_texts([config], 50, rng=np.random.default_rng(0))
     for text in texts:
         question, answer = text.split("\nA: ")
