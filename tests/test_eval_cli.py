@@ -200,3 +200,21 @@ def test_a_unit_that_raises_is_recorded_while_the_others_are_stored(family, tmp_
     assert all(error == "RuntimeError: a bug in this task" for _, error in summary.failed)
     assert {r["task"] for r in store.records()} == {"validation"}
     assert len(store.failures()) == 4
+
+
+def test_eval_as_a_library_call_returns_a_typed_outcome(family, tmp_path, capsys):
+    from tracker.family_eval import EvalRequest, evaluate_family, plan_eval
+
+    request = EvalRequest(str(family / "family"), run_dir=tmp_path / "run",
+                          validation=str(family / "validation.jsonl"),
+                          tasks=["arithmetic:add:1:n=12"], limit=12)
+    plan = plan_eval(request)
+    assert len(plan.units) == 8 and plan.second == [] and plan.warnings == ()
+    outcome = evaluate_family(request)
+    assert outcome.ok and len(outcome.sweep.computed) == 8 and outcome.sweep.skipped == 0
+    assert outcome.table is not None and outcome.report is not None
+    assert outcome.report.html.is_file() and (tmp_path / "run" / "thresholds.csv").is_file()
+    assert {row.task for row in outcome.table.rows} == {"arithmetic:add:1:n=12"}
+    again = evaluate_family(request)
+    assert again.sweep.computed == [] and again.sweep.skipped == 8
+    assert capsys.readouterr().out == ""  # the library prints nothing
