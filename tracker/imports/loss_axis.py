@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.errors import TrackerError
-from tracker.store import RunStore
+from tracker.store import RunStore, read_record
 
 VALIDATION = "validation"
 UNITS = ("nats_per_token", "bits_per_byte")
@@ -74,9 +74,16 @@ def check_run_axis(store: RunStore, metric: str, tokenizer: str | None = None) -
 
 
 def _stored_axes(store: RunStore) -> set[tuple[str, str | None]]:
-    """(loss metric, tokenizer) of every stored validation unit."""
+    """(loss metric, tokenizer) of every stored validation unit (records read from the
+    files' footers: a corrupt file is found, and set aside, where its unit is read)."""
     axes = set()
-    for record in store.records():
+    for path in store.unit_files():
+        if not path.name.startswith(f"{VALIDATION}-"):
+            continue
+        try:
+            record = read_record(path)
+        except (OSError, KeyError, ValueError):
+            continue
         if record.get("task") != VALIDATION:
             continue
         evaluation = record.get("identity", {}).get("evaluation", {})

@@ -155,6 +155,10 @@ def _metric_columns(label: str, frame: pd.DataFrame, table_map: TableMap,
 def _numbers(label: str, frame: pd.DataFrame, column: str) -> pd.Series:
     """A column as floats; empty / nan cells missing; anything else non-numeric an error
     naming the file, line and column."""
+    try:  # every cell a number (the usual case): numpy parses them at once
+        return frame[column].astype(float)
+    except ValueError:
+        pass
     text = frame[column].astype(str).str.strip()
     numbers = pd.to_numeric(text.where(~text.str.lower().isin(MISSING), "nan"), errors="coerce")
     bad = numbers.isna() & ~text.str.lower().isin(MISSING)

@@ -22,7 +22,7 @@ from tracker.imports.loss_axis import VALIDATION, check_run_axis
 from tracker.imports.scores import empty_examples
 from tracker.imports.table import MetricColumn, TableRun, TableSource, read_run
 from tracker.imports.table_map import TableMap
-from tracker.imports.writing import content_digest, imported_checkpoint, write_units
+from tracker.imports.writing import content_digest, imported_checkpoint, write_unit_groups
 from tracker.metrics import METRICS
 from tracker.results import MetricScore, UnitResult
 from tracker.store import RunStore
@@ -48,12 +48,17 @@ def import_tables(sources: Sequence[TableSource], table_map: TableMap, run_dir: 
     metric = runs[0].axis.metric
     store = RunStore(run_dir)
     check_run_axis(store, metric, table_map.tokenizer)
-    total = sum(len(run.rows) * (1 + len({m.task for m in run.metrics})) for run in runs)
-    units = (pair for run in runs for pair in run_units(run, table_map))
-    imported, skipped = write_units(store, units, total=total, progress=options.progress,
-                                    device=DEVICE)
+    total = sum(_unit_count(run) for run in runs)
+    groups = [run_units(run, table_map) for run in runs]
+    imported, skipped = write_unit_groups(store, groups, total=total,
+                                          progress=options.progress, device=DEVICE)
+    store.save_index()  # units verified by this import are not read again next time
     checkpoints = sum(len(run.rows) for run in runs)
     return ImportSummary(len(runs), checkpoints, imported, skipped, metric)
+
+
+def _unit_count(run: TableRun) -> int:
+    return len(run.rows) * (1 + len({m.task for m in run.metrics}))
 
 
 def _refuse_duplicate_runs(runs: Sequence[TableRun]) -> None:

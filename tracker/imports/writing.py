@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
@@ -16,24 +17,46 @@ from tracker.store import RunStore
 from tracker.units import Unit
 
 DEVICE = "lm-eval import"
+WRITE_THREADS = 3
 
 
 def write_units(store: RunStore, units: Iterable[tuple[Unit, UnitResult]], *, total: int,
                 progress: bool, device: str = DEVICE) -> tuple[int, int]:
     """Write each unit the store lacks (as ``tracker eval`` writes its own); returns
     (imported, already stored)."""
-    imported = skipped = 0
+    return write_unit_groups(store, [units], total=total, progress=progress, device=device,
+                             threads=1)
+
+
+def write_unit_groups(store: RunStore, groups: Sequence[Iterable[tuple[Unit, UnitResult]]],
+                      *, total: int, progress: bool, device: str = DEVICE,
+                      threads: int = WRITE_THREADS) -> tuple[int, int]:
+    """:func:`write_units` for groups of units that lie in different directories (one
+    training run each), written by ``threads`` threads: a unit's write is mostly file system
+    calls and Parquet encoding, which release the GIL (the OLMo ladder's 86,000 units: 78 s
+    in one thread, 53 s in three, on 2 busy cores)."""
+    store.index()  # loaded once, before the threads share the store
+
     with tqdm(total=total, desc="import", unit="unit", disable=not progress,
               leave=False) as bar:
-        for unit, unit_result in units:
-            if store.has(unit):
-                skipped += 1
-            else:
-                store.write(unit, unit_result, params=unit.checkpoint.params, duration_s=0.0,
-                            device=device)
-                imported += 1
-            bar.update()
-    return imported, skipped
+        def write_group(units: Iterable[tuple[Unit, UnitResult]]) -> tuple[int, int]:
+            imported = skipped = 0
+            for unit, unit_result in units:
+                if store.has(unit):
+                    skipped += 1
+                else:
+                    store.write(unit, unit_result, params=unit.checkpoint.params,
+                                duration_s=0.0, device=device)
+                    imported += 1
+                bar.update()
+            return imported, skipped
+
+        if threads <= 1 or len(groups) <= 1:
+            counts = [write_group(units) for units in groups]
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                counts = list(pool.map(write_group, groups))
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def imported_checkpoint(checkpoint: Checkpoint, digest: str) -> ImportedCheckpoint:
