@@ -67,6 +67,9 @@ class ImportOptions:
     progress: bool = True
     loss_metric: str | None = None  # the --loss-from loss's stored name (default: a proxy's)
     mapper: Any = None  # maps a ResultFile to its Checkpoint (default: CheckpointMapper)
+    # the --loss-from task is the loss only (a validation text such as wikitext): no task
+    # unit of its own, and its example count may be unknown
+    loss_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class _Loss:
     source: str
     score: float
     stderr: float
-    n: int
+    n: int | None
     dtype: str
 
 
@@ -144,7 +147,8 @@ def import_published(name: str, run_dir: Path, options: ImportOptions) -> Import
     if not options.losses and not options.loss_from and name in PUBLISHED_LOSS:
         real = REAL_LOSS.get(name)
         options = dataclasses.replace(options, loss_from=PUBLISHED_LOSS[name],
-                                      loss_metric=loss_metric(*real) if real else None)
+                                      loss_metric=loss_metric(*real) if real else None,
+                                      loss_only=real is not None)
     return import_sources(published_sources(name), run_dir, options)
 
 
@@ -173,10 +177,13 @@ def import_sources(sources: Sequence[ResultSource], run_dir: Path,
     mapper = options.mapper or CheckpointMapper(options.family, options.pattern)
     checkpoints = _by_checkpoint(results, mapper, notes)
     counts = _count_consensus(checkpoints)
+    losses = _losses(checkpoints, options, counts)
+    if options.loss_only and options.loss_from:  # the loss's task is no task unit
+        for item in checkpoints.values():
+            item.tasks.pop(options.loss_from.partition(":")[0], None)
     for item in checkpoints.values():
         for result, entry in item.tasks.values():
             _examples_count(result, entry, counts)  # raises before anything is written
-    losses = _losses(checkpoints, options, counts)
     store = RunStore(run_dir)
     metric = next(iter(losses.values())).metric if losses else None
     if metric is not None:
@@ -318,7 +325,9 @@ def _mmlu_unit(checkpoint: Checkpoint,
 
 
 def _loss_unit(checkpoint: Checkpoint, loss: _Loss) -> tuple[Unit, UnitResult]:
-    score = MetricScore(loss.metric, loss.score, loss.stderr, loss.n, False, None)
+    score = MetricScore(loss.metric, loss.score, loss.stderr,
+                        loss.n,  # type: ignore[arg-type]  # None: not counted
+                        False, None)
     evaluation = ImportedEvaluation(VALIDATION, "1", None, None,
                                     (("loss", loss.metric), ("loss_from", loss.source)))
     digest = content_digest([loss.metric, loss.source, loss.score, loss.stderr, loss.n])
@@ -331,7 +340,7 @@ def _losses(checkpoints: dict[tuple[str, str, int], _Checkpoint], options: Impor
     if options.losses is not None:
         return _csv_losses(options.losses, checkpoints)
     if options.loss_from is not None:
-        return _proxy_losses(options.loss_from, checkpoints, counts, options.loss_metric)
+        return _proxy_losses(options.loss_from, checkpoints, counts, options)
     return {}
 
 
@@ -367,7 +376,7 @@ def _csv_losses(path: Path, checkpoints: dict[tuple[str, str, int], _Checkpoint]
 
 
 def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint],
-                  counts: dict[tuple[str, str], int], stored_name: str | None = None
+                  counts: dict[tuple[str, str], int], options: ImportOptions
                   ) -> dict[tuple[str, str, int], _Loss]:
     task, _, metric = spec.partition(":")
     if not task or not metric:
@@ -380,7 +389,7 @@ def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint
         raise TrackerError(f"--loss-from '{spec}': '{metric}' is not a perplexity "
                            f"({', '.join(PERPLEXITIES)}) or a log-scale loss "
                            f"({', '.join(LOG_SCALE)})")
-    name = stored_name or name
+    name = options.loss_metric or name
     losses, absent = {}, []
     for key, item in sorted(checkpoints.items()):
         found = item.tasks.get(task)
@@ -392,8 +401,8 @@ def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint
             absent.append(item.checkpoint.label)
             continue
         result, entry = found
-        n = _examples_count(result, entry, counts)
-        if n is None:
+        n = _loss_count(result, entry, counts, options.loss_only)
+        if n is None and not options.loss_only:
             samples = result.samples(entry.name) or []
             n = len({str(s.get("doc_id")) for s in samples})
         if metric in PERPLEXITIES:  # ln(ppl), its standard error by the delta method
@@ -405,6 +414,17 @@ def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint
         raise TrackerError(f"--loss-from {spec}: no {metric} of task '{task}' for "
                            f"{len(absent)} checkpoint(s): {_listing(absent)}")
     return losses
+
+
+def _loss_count(result: ResultFile, entry: TaskEntry, counts: dict[tuple[str, str], int],
+                loss_only: bool) -> int | None:
+    """The loss task's example count; None where unknown and the task is the loss only."""
+    try:
+        return _examples_count(result, entry, counts)
+    except TrackerError:
+        if loss_only:
+            return None
+        raise
 
 
 def _limit(limit: float | None) -> int | None:

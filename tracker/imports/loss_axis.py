@@ -64,7 +64,7 @@ def check_run_axis(store: RunStore, metric: str, tokenizer: str | None = None) -
         raise TrackerError(
             f"{store.root} holds the loss {', '.join(others)}; this import's loss is {metric}: "
             "losses on different validation sets or in different units never share an axis; "
-            "import into another --run (or choose the same set with --loss)")
+            "import into another --run")
     tokenizers = sorted({t or "unknown" for m, t in stored if m == metric})
     if metric.endswith("_nats_per_token") and tokenizers != [tokenizer or "unknown"]:
         raise TrackerError(

@@ -107,7 +107,7 @@ def _require_column(label: str, frame: pd.DataFrame, column: str, role: str) -> 
 def _loss_column(label: str, frame: pd.DataFrame, table_map: TableMap,
                  loss_set: str | None) -> tuple[LossAxis, str]:
     spec = table_map.losses
-    sets = {}
+    sets: dict[str, str] = {}
     for column in frame.columns:
         match = re.fullmatch(spec.column, column)
         if match:
