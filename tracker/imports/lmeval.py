@@ -136,9 +136,14 @@ def import_lmeval(paths: Sequence[Path], run_dir: Path, options: ImportOptions) 
 
 
 def import_published(name: str, run_dir: Path, options: ImportOptions) -> ImportSummary:
-    """Import a published set shipped with tracker: ``pythia-v1`` (default loss the proxy
-    ln(LAMBADA perplexity)) or ``pythia-v0`` (default loss WikiText bits per byte, a real
-    loss; checkpoints by tracker.imports.pythia_v0)."""
+    """Import a published set shipped with tracker (options: :func:`published_options`)."""
+    return import_sources(published_sources(name), run_dir, published_options(name, options))
+
+
+def published_options(name: str, options: ImportOptions) -> ImportOptions:
+    """A published set's defaults where ``options`` leave them open: ``pythia-v1``'s loss
+    is the proxy ln(LAMBADA perplexity); ``pythia-v0``'s is WikiText bits per byte, a real
+    loss (imported as the loss only), with checkpoints by tracker.imports.pythia_v0."""
     from tracker.imports.loss_axis import loss_metric
     from tracker.imports.pythia_v0 import V0Mapper
 
@@ -149,7 +154,7 @@ def import_published(name: str, run_dir: Path, options: ImportOptions) -> Import
         options = dataclasses.replace(options, loss_from=PUBLISHED_LOSS[name],
                                       loss_metric=loss_metric(*real) if real else None,
                                       loss_only=real is not None)
-    return import_sources(published_sources(name), run_dir, options)
+    return options
 
 
 def published_sources(name: str) -> list[ResultSource]:
