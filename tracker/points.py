@@ -21,7 +21,7 @@ import pandas as pd
 
 from tracker.errors import TrackerError, did_you_mean, printable
 from tracker.evals.interface import VALIDATION_TASK
-from tracker.evals.metrics import LOSSES, METRICS
+from tracker.evals.metrics import LOSS_UNITS, LOSSES, METRICS
 
 REQUIRED = ("task", "metric", "loss", "score")
 OPTIONAL = ("family", "size", "params", "step", "tokens_seen", "n", "higher_is_better", "chance",
@@ -172,8 +172,14 @@ def loss_label(frame: pd.DataFrame) -> str:
 
 
 def _loss_metric_label(name: str) -> str:
+    """``loss_c4_en_nats_per_token`` (an imported loss: tracker.imports.loss_axis) reads
+    'validation loss on c4_en (nats per token)'."""
     if name in LOSS_LABELS:
         return LOSS_LABELS[name]
+    for unit in LOSS_UNITS:
+        if name.startswith("loss_") and name.endswith("_" + unit):
+            loss_set = name.removeprefix("loss_").removesuffix("_" + unit)
+            return f"validation loss on {loss_set} ({unit.replace('_', ' ')})"
     if name.startswith("proxy_ln_"):
         task, _, metric = name.removeprefix("proxy_ln_").rpartition("_")
         return f"PROXY loss: ln({task} {metric})"

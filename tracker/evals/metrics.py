@@ -116,7 +116,9 @@ REGISTRY: tuple[MetricSpec, ...] = (
     MetricSpec("nats_per_token", False, low=0.0, kind="loss"),
     MetricSpec("loss", False, low=0.0, kind="loss"),
 )
-LOSS_PREFERENCE = ("bits_per_byte", "loss")  # then labelled proxy_* losses
+LOSS_PREFERENCE = ("bits_per_byte", "loss")  # then loss_<set>_<unit>, then proxy_* losses
+# the units a loss is given in: an imported loss is named loss_<set>_<unit>
+LOSS_UNITS = ("nats_per_token", "bits_per_byte")
 
 
 def _of_kind(kind: MetricKind) -> tuple[MetricSpec, ...]:

@@ -4,8 +4,6 @@ per checkpoint, written with RunStore.write like ``tracker eval``'s own units.""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import tarfile
 from collections import Counter, defaultdict
@@ -15,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from tracker.errors import TrackerError
 from tracker.evals.interface import VALIDATION_TASK, MetricScore, UnitResult
 from tracker.families.catalog import Checkpoint
-from tracker.imports.checkpoints import CheckpointMapper, ImportedCheckpoint
+from tracker.imports.checkpoints import CheckpointMapper
 from tracker.imports.files import (
     ResultFile,
     ResultSource,
@@ -29,6 +26,7 @@ from tracker.imports.files import (
     file_digest,
     parse_result,
 )
+from tracker.imports.loss_axis import check_run_axis
 from tracker.imports.scores import (
     MMLU_TASK,
     TaskScores,
@@ -39,6 +37,7 @@ from tracker.imports.scores import (
     sample_rows,
     task_scores,
 )
+from tracker.imports.writing import content_digest, imported_checkpoint, write_units
 from tracker.store.run_store import RunStore
 from tracker.store.units import Unit
 
@@ -47,12 +46,14 @@ if TYPE_CHECKING:
     from tracker.lm.requests import LoadedModel
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-PUBLISHED = {"pythia-v1": "pythia-evals-v1-zero-shot.tar.xz"}
-PUBLISHED_LOSS = {"pythia-v1": "lambada_openai:ppl"}
+PUBLISHED = {"pythia-v1": "pythia-evals-v1-zero-shot.tar.xz",
+             "pythia-v0": "pythia-evals-v0-zero-shot.tar.xz"}
+PUBLISHED_LOSS = {"pythia-v1": "lambada_openai:ppl", "pythia-v0": "wikitext:bits_per_byte"}
+# a published set's default loss that is a real validation loss (not a proxy): set, unit
+REAL_LOSS = {"pythia-v0": ("wikitext", "bits_per_byte")}
 PERPLEXITIES = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
 LOG_SCALE = ("bits_per_byte", "nll", "loss", "nats_per_token", "target_nll")
 METRIC_ALIASES = {"ppl": "perplexity", "perplexity": "ppl"}
-DEVICE = "lm-eval import"
 MAX_LISTED = 5
 
 
@@ -63,6 +64,11 @@ class ImportOptions:
     losses: Path | None = None  # CSV family,size,step,loss
     loss_from: str | None = None  # TASK:METRIC, e.g. lambada_openai:ppl
     progress: bool = True
+    loss_metric: str | None = None  # the --loss-from loss's stored name (default: a proxy's)
+    mapper: Any = None  # maps a ResultFile to its Checkpoint (default: CheckpointMapper)
+    # the --loss-from task is the loss only (a validation text such as wikitext): no task
+    # unit of its own, and its example count may be unknown
+    loss_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class ImportedEvaluation:
     num_fewshot: int | None
     limit: float | None
     details: tuple[tuple[str, str], ...] = ()
+    source: str = "lm-eval"  # what the results came from: lm-eval, a table
 
     @property
     def name(self) -> str:
@@ -95,13 +102,13 @@ class ImportedEvaluation:
         return self.task_version
 
     def identity(self) -> dict[str, Any]:
-        return {"source": "lm-eval", "task": self.task, "task_version": self.task_version,
+        return {"source": self.source, "task": self.task, "task_version": self.task_version,
                 "num_fewshot": self.num_fewshot, "limit": _limit(self.limit) or self.limit,
                 **dict(self.details)}
 
     def evaluate(self, lm: LoadedModel, settings: EvalSettings) -> UnitResult:
-        raise TrackerError(f"task '{self.task}' was imported from lm-eval results; it cannot "
-                           "be evaluated here (evaluate it with `tracker eval --tasks`)")
+        raise TrackerError(f"task '{self.task}' was imported from {self.source} results; it "
+                           "cannot be evaluated here (evaluate it with `tracker eval --tasks`)")
 
 
 @dataclass
@@ -118,7 +125,7 @@ class _Loss:
     source: str
     score: float
     stderr: float
-    n: int
+    n: int | None
     dtype: str
 
 
@@ -128,11 +135,25 @@ def import_lmeval(paths: Sequence[Path], run_dir: Path, options: ImportOptions) 
 
 
 def import_published(name: str, run_dir: Path, options: ImportOptions) -> ImportSummary:
-    """Import a published set shipped with tracker (``pythia-v1``); its default loss is the
-    proxy ln(LAMBADA perplexity)."""
-    if not options.losses and not options.loss_from:
-        options = dataclasses.replace(options, loss_from=PUBLISHED_LOSS[name])
-    return import_sources(published_sources(name), run_dir, options)
+    """Import a published set shipped with tracker (options: :func:`published_options`)."""
+    return import_sources(published_sources(name), run_dir, published_options(name, options))
+
+
+def published_options(name: str, options: ImportOptions) -> ImportOptions:
+    """A published set's defaults where ``options`` leave them open: ``pythia-v1``'s loss
+    is the proxy ln(LAMBADA perplexity); ``pythia-v0``'s is WikiText bits per byte, a real
+    loss (imported as the loss only), with checkpoints by tracker.imports.pythia_v0."""
+    from tracker.imports.loss_axis import loss_metric
+    from tracker.imports.pythia_v0 import V0Mapper
+
+    if name == "pythia-v0" and options.mapper is None:
+        options = dataclasses.replace(options, mapper=V0Mapper())
+    if not options.losses and not options.loss_from and name in PUBLISHED_LOSS:
+        real = REAL_LOSS.get(name)
+        options = dataclasses.replace(options, loss_from=PUBLISHED_LOSS[name],
+                                      loss_metric=loss_metric(*real) if real else None,
+                                      loss_only=real is not None)
+    return options
 
 
 def published_sources(name: str) -> list[ResultSource]:
@@ -157,28 +178,24 @@ def import_sources(sources: Sequence[ResultSource], run_dir: Path,
         raise TrackerError("give --losses or --loss-from, not both")
     notes: list[str] = []
     results = _parse_all(sources, notes)
-    checkpoints = _by_checkpoint(results, CheckpointMapper(options.family, options.pattern),
-                                 notes)
+    mapper = options.mapper or CheckpointMapper(options.family, options.pattern)
+    checkpoints = _by_checkpoint(results, mapper, notes)
     counts = _count_consensus(checkpoints)
+    losses = _losses(checkpoints, options, counts)
+    if options.loss_only and options.loss_from:  # the loss's task is no task unit
+        for item in checkpoints.values():
+            item.tasks.pop(options.loss_from.partition(":")[0], None)
     for item in checkpoints.values():
         for result, entry in item.tasks.values():
             _examples_count(result, entry, counts)  # raises before anything is written
-    losses = _losses(checkpoints, options, counts)
     store = RunStore(run_dir)
-    imported = skipped = 0
-    total = sum(_unit_count(item, key in losses) for key, item in checkpoints.items())
-    with tqdm(total=total, desc="import", unit="unit", disable=not options.progress,
-              leave=False) as bar:
-        for key, item in sorted(checkpoints.items()):
-            for unit, unit_result in _units(item, counts, losses.get(key), notes):
-                if store.has(unit):
-                    skipped += 1
-                else:
-                    store.write(unit, unit_result, params=unit.checkpoint.params, duration_s=0.0,
-                                device=DEVICE)
-                    imported += 1
-                bar.update()
     metric = next(iter(losses.values())).metric if losses else None
+    if metric is not None:
+        check_run_axis(store, metric)
+    total = sum(_unit_count(item, key in losses) for key, item in checkpoints.items())
+    units = (pair for key, item in sorted(checkpoints.items())
+             for pair in _units(item, counts, losses.get(key), notes))
+    imported, skipped = write_units(store, units, total=total, progress=options.progress)
     return ImportSummary(len(results), len(checkpoints), imported, skipped, metric,
                          tuple(dict.fromkeys(notes)))
 
@@ -206,7 +223,7 @@ def _parse_all(sources: Sequence[ResultSource], notes: list[str]) -> list[Result
     return results
 
 
-def _by_checkpoint(results: Sequence[ResultFile], mapper: CheckpointMapper,
+def _by_checkpoint(results: Sequence[ResultFile], mapper: Any,
                    notes: list[str]) -> dict[tuple[str, str, int], _Checkpoint]:
     checkpoints: dict[tuple[str, str, int], _Checkpoint] = {}
     for result in sorted(results, key=lambda r: r.label):
@@ -277,8 +294,8 @@ def _score_task(result: ResultFile, entry: TaskEntry, counts: dict[tuple[str, st
     n = len(examples) if len(examples) else _examples_count(result, entry, counts)
     scored = task_scores(entry, int(n or 0), examples, choices)
     notes.extend(scored.notes)
-    digest = _digest({"entry": entry.digest,
-                      "samples": file_digest(result.samples_path(entry.name))})
+    digest = content_digest({"entry": entry.digest,
+                             "samples": file_digest(result.samples_path(entry.name))})
     return scored, digest
 
 
@@ -286,7 +303,8 @@ def _unit(checkpoint: Checkpoint, result: ResultFile, entry: TaskEntry, scored: 
           digest: str) -> tuple[Unit, UnitResult]:
     evaluation = ImportedEvaluation(entry.name, entry.version, entry.num_fewshot,
                                     result.limit)
-    unit = Unit(_imported(checkpoint, digest), evaluation, _limit(result.limit), result.dtype)
+    unit = Unit(imported_checkpoint(checkpoint, digest), evaluation, _limit(result.limit),
+                result.dtype)
     extras = {"lm_eval_file": result.label, "n_examples": scored.n}
     return unit, UnitResult(entry.name, scored.scores, scored.examples, extras)
 
@@ -299,22 +317,25 @@ def _mmlu_unit(checkpoint: Checkpoint,
     versions = sorted({entry.version for *_, entry, _ in subjects})
     fewshots = {entry.num_fewshot for *_, entry, _ in subjects}
     first = subjects[0][2]
-    details = (("pooled_from", f"{len(names)} subtasks {_digest(names)[:16]}"),)
+    details = (("pooled_from", f"{len(names)} subtasks {content_digest(names)[:16]}"),)
     evaluation = ImportedEvaluation(MMLU_TASK, "+".join(versions),
                                     fewshots.pop() if len(fewshots) == 1 else None,
                                     first.limit, details)
-    digest = _digest([digest for *_, digest in subjects])
-    unit = Unit(_imported(checkpoint, digest), evaluation, _limit(first.limit), first.dtype)
+    digest = content_digest([digest for *_, digest in subjects])
+    unit = Unit(imported_checkpoint(checkpoint, digest), evaluation, _limit(first.limit),
+                first.dtype)
     extras = {"pooled_from": names, "n_examples": pooled.n}
     return unit, UnitResult(MMLU_TASK, pooled.scores, pooled.examples, extras)
 
 
 def _loss_unit(checkpoint: Checkpoint, loss: _Loss) -> tuple[Unit, UnitResult]:
-    score = MetricScore(loss.metric, loss.score, loss.stderr, loss.n, False, None)
+    score = MetricScore(loss.metric, loss.score, loss.stderr,
+                        loss.n,  # type: ignore[arg-type]  # None: not counted
+                        False, None)
     evaluation = ImportedEvaluation(VALIDATION_TASK, "1", None, None,
                                     (("loss", loss.metric), ("loss_from", loss.source)))
-    digest = _digest([loss.metric, loss.source, loss.score, loss.stderr, loss.n])
-    unit = Unit(_imported(checkpoint, digest), evaluation, None, loss.dtype)
+    digest = content_digest([loss.metric, loss.source, loss.score, loss.stderr, loss.n])
+    unit = Unit(imported_checkpoint(checkpoint, digest), evaluation, None, loss.dtype)
     return unit, UnitResult(VALIDATION_TASK, (score,), empty_examples(), {"loss_from": loss.source})
 
 
@@ -323,7 +344,7 @@ def _losses(checkpoints: dict[tuple[str, str, int], _Checkpoint], options: Impor
     if options.losses is not None:
         return _csv_losses(options.losses, checkpoints)
     if options.loss_from is not None:
-        return _proxy_losses(options.loss_from, checkpoints, counts)
+        return _proxy_losses(options.loss_from, checkpoints, counts, options)
     return {}
 
 
@@ -359,7 +380,8 @@ def _csv_losses(path: Path, checkpoints: dict[tuple[str, str, int], _Checkpoint]
 
 
 def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint],
-                  counts: dict[tuple[str, str], int]) -> dict[tuple[str, str, int], _Loss]:
+                  counts: dict[tuple[str, str], int], options: ImportOptions
+                  ) -> dict[tuple[str, str, int], _Loss]:
     task, _, metric = spec.partition(":")
     if not task or not metric:
         raise TrackerError(f"--loss-from '{spec}' must be TASK:METRIC, e.g. lambada_openai:ppl")
@@ -371,6 +393,7 @@ def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint
         raise TrackerError(f"--loss-from '{spec}': '{metric}' is not a perplexity "
                            f"({', '.join(PERPLEXITIES)}) or a log-scale loss "
                            f"({', '.join(LOG_SCALE)})")
+    name = options.loss_metric or name
     losses, absent = {}, []
     for key, item in sorted(checkpoints.items()):
         found = item.tasks.get(task)
@@ -382,8 +405,8 @@ def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint
             absent.append(item.checkpoint.label)
             continue
         result, entry = found
-        n = _examples_count(result, entry, counts)
-        if n is None:
+        n = _loss_count(result, entry, counts, options.loss_only)
+        if n is None and not options.loss_only:
             samples = result.samples(entry.name) or []
             n = len({str(s.get("doc_id")) for s in samples})
         if metric in PERPLEXITIES:  # ln(ppl), its standard error by the delta method
@@ -397,20 +420,21 @@ def _proxy_losses(spec: str, checkpoints: dict[tuple[str, str, int], _Checkpoint
     return losses
 
 
-def _imported(checkpoint: Checkpoint, digest: str) -> ImportedCheckpoint:
-    fields = {f.name: getattr(checkpoint, f.name) for f in dataclasses.fields(Checkpoint)}
-    return ImportedCheckpoint(**fields, imported=digest)
+def _loss_count(result: ResultFile, entry: TaskEntry, counts: dict[tuple[str, str], int],
+                loss_only: bool) -> int | None:
+    """The loss task's example count; None where unknown and the task is the loss only."""
+    try:
+        return _examples_count(result, entry, counts)
+    except TrackerError:
+        if loss_only:
+            return None
+        raise
 
 
 def _limit(limit: float | None) -> int | None:
     """lm-eval's limit as a unit's: a count (a fraction of the examples, which lm-eval also
     accepts, stays in the evaluation's identity only)."""
     return None if limit is None or not float(limit).is_integer() else int(limit)
-
-
-def _digest(payload: object) -> str:
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _listing(items: Sequence[str]) -> str:

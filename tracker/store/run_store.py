@@ -439,11 +439,15 @@ def attach_loss(table: pd.DataFrame, validation_metric: str | None = None,
 
 
 def _run_loss_metric(metrics: set[str]) -> str | None:
-    """bits per byte, else a loss given with the results (``loss``), else a labelled proxy
-    (``proxy_*``, e.g. ln LAMBADA perplexity from imported lm-eval results)."""
+    """bits per byte, else a loss given with the results (``loss``), else an imported loss
+    labelled by its set and unit (``loss_<set>_<unit>``, tracker.imports.loss_axis), else a
+    labelled proxy (``proxy_*``, e.g. ln LAMBADA perplexity from imported lm-eval results)."""
     for metric in LOSS_PREFERENCE:
         if metric in metrics:
             return metric
+    labelled = sorted(m for m in metrics if m.startswith("loss_"))
+    if labelled:
+        return labelled[0]
     proxies = sorted(m for m in metrics if m.startswith("proxy_"))
     return proxies[0] if proxies else None
 
