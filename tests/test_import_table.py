@@ -4,6 +4,7 @@ export with a map written from docs/imports.md, the loss axis, and one test per 
 
 from __future__ import annotations
 
+import argparse
 import math
 import shutil
 from pathlib import Path
@@ -249,3 +250,19 @@ def test_changed_value_supersedes(tmp_path):
     arc = RunStore(run).scores().query("task == 'arc_easy' and step == 300")
     assert arc["score"].tolist() == [0.353]
     assert math.isclose(float(arc["score"].iloc[0]), 0.353)
+
+
+def test_every_published_set_is_offered_and_named_in_the_top_level_help():
+    from tracker.cli import PUBLISHED_DATA, build_parser
+    from tracker.imports.lmeval import PUBLISHED
+    from tracker.imports.published_tables import PUBLISHED_TABLES
+
+    parser = build_parser("import")
+    sources = next(a for a in parser._subparsers._group_actions[0].choices["import"]._actions
+                   if isinstance(a, argparse._SubParsersAction)).choices
+    offered = {name: next(a.choices for a in sources[name]._actions
+                          if a.dest == "published") for name in ("lm-eval", "table")}
+    assert set(offered["lm-eval"]) == set(PUBLISHED)
+    assert set(offered["table"]) == set(PUBLISHED_TABLES)
+    for name in [*PUBLISHED, *PUBLISHED_TABLES]:
+        assert f"--published {name} " in PUBLISHED_DATA

@@ -21,12 +21,22 @@ COMMANDS = ("eval", "families", "tasks", "status", "export", "fit", "report", "t
             "forecast")
 
 
+PUBLISHED_DATA = """\
+published data shipped with tracker, imported offline (docs/real-families.md):
+  tracker import lm-eval --published pythia-v1        Pythia's lm-eval results (Apache-2.0)
+  tracker import lm-eval --published pythia-v0        Pythia v0, WikiText bits per byte (Apache-2.0)
+  tracker import table --published olmo-ladder        OLMo ladder + OLMo-2 7B/13B (Apache-2.0)
+  tracker import table --published open-lm-scaling    open_lm's 104 models (MIT)"""
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand, or of ``only`` that one (so that `tracker eval` does
     not import what `tracker fit` needs: scipy alone is a second at start-up)."""
     parser = argparse.ArgumentParser(
         prog="tracker",
         description="Loss-versus-performance checkpoint tracker for language models.",
+        epilog=PUBLISHED_DATA,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
