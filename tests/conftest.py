@@ -1,5 +1,9 @@
 """Every test runs offline: nothing may reach for the model or dataset hub by accident.
 
+``--dtype auto`` (and ``training.precision: auto``) resolve to float32 in every test
+(``$TRACKER_AUTO_DTYPE``), whatever this CPU's probe would pick: the parity tests compare
+float32 scores, and no test writes the dtype cache. tests/test_dtype.py unpins it.
+
 Shared fixtures, built once per session: ``lm``, a tiny GPT-NeoX with a trained BPE
 tokenizer (tests/helpers_tasks.py), and ``family``, a directory holding a local family
 (``family/<s1|s2>/step<0|4>/``, plain ``save_pretrained`` checkpoints) beside a
@@ -14,6 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["TRACKER_AUTO_DTYPE"] = "float32"
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,9 @@ def test_checkpoints_in_the_local_family_layout(trained):
     step_dir = checkpoints / "a" / "step8"
     assert (step_dir / "model.safetensors").is_file()
     assert (step_dir / "tokenizer.json").is_file()
-    assert json.loads((step_dir / "tracker_checkpoint.json").read_text())["tokens_seen"] == 1024
+    meta = json.loads((step_dir / "tracker_checkpoint.json").read_text())
+    # precision auto resolves to fp32 under the suite's $TRACKER_AUTO_DTYPE pin
+    assert meta["tokens_seen"] == 1024 and meta["training_precision"] == "fp32"
     lm = load_checkpoint(family.checkpoints(sizes=["b"], steps=[8])[0])
     assert lm.dtype == "float32" and type(lm.model).__name__ == "GPTNeoXForCausalLM"
     assert not (run_dir / "trainer").exists()
@@ -218,7 +220,9 @@ def test_deterministic_training_gives_byte_identical_checkpoints(tmp_path):
     corpus.mkdir()
     for i in range(12):
         (corpus / f"psalm{i}.txt").write_text(f"Psalm {i}. " + PSALM * (2 + i % 3))
-    data = {**TINY, "sizes": TINY["sizes"][:1], "evaluation": {"tasks": []}}
+    # bf16 asked for: deterministic mode trains float32 all the same
+    data = {**TINY, "sizes": TINY["sizes"][:1], "evaluation": {"tasks": []},
+            "training": {**TINY["training"], "precision": "bf16"}}
     config = with_seed(load_ladder_config(write_config(tmp_path / "tiny.yaml", data)),
                        deterministic=True)
     assert config.training.deterministic and config.training.precision == "bf16"

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # torch and the model code load when a sweep runs, not on imp
     from tracker.evals.interface import EvalSettings, Evaluation
     from tracker.families.catalog import Checkpoint, Family
     from tracker.fit.table import ThresholdTable
+    from tracker.lm.dtype import Choice
     from tracker.report import ReportFiles
     from tracker.store.units import Unit
     from tracker.sweep import Shard, SweepSummary
@@ -57,7 +58,7 @@ class EvalRequest:
     context_length: int | None = None
     num_fewshot: int | None = None  # None: 0, or an lm-eval task's own count
     device: str = "auto"
-    dtype: str = "float32"
+    dtype: str = "auto"  # "auto": measured on this machine (tracker.lm.dtype); else a dtype
     report: bool = True
     prefetch: bool = True
     progress: bool = False
@@ -76,7 +77,13 @@ class EvalPlan:
     units: list[Unit]  # the validation set's and the tasks'
     second: list[Unit]  # a trained family's second validation set, else []
     settings: EvalSettings
+    dtype: str  # the resolved dtype: what the units are keyed by and models load in
+    dtype_choice: Choice | None = None  # why, when the request said "auto"
     warnings: tuple[str, ...] = ()  # trust_remote_code, pickle weights
+
+    def describe_dtype(self) -> str:
+        """``float32`` or ``bfloat16 (auto: why)``: the line a CLI prints once."""
+        return self.dtype if self.dtype_choice is None else self.dtype_choice.describe()
 
 
 @dataclass(frozen=True)
@@ -134,15 +141,16 @@ def plan_eval(request: EvalRequest) -> EvalPlan:
     evaluations += _tasks(request.tasks or family.config.tasks or ["none"], request.num_fewshot)
     settings = EvalSettings(batch_size=request.batch_size, limit=request.limit,
                             progress=request.progress, context_length=request.context_length)
-    units = plan_units(checkpoints, evaluations, limit=request.limit, dtype=request.dtype,
+    dtype, choice = _scoring_dtype(request, checkpoints, evaluations, run_dir)
+    units = plan_units(checkpoints, evaluations, limit=request.limit, dtype=dtype,
                        context_length=request.context_length)
     # planned first, so the plan's setting of "validation" (which fit and report read by
     # default) stays the first set's
     second = plan_units(checkpoints, _second_validation(family, request), limit=request.limit,
-                        dtype=request.dtype, context_length=request.context_length)
+                        dtype=dtype, context_length=request.context_length)
     warnings = tuple(remote_code_warnings(checkpoints) + pickle_warnings(checkpoints))
     return EvalPlan(request, family, run_dir, checkpoints, evaluations, units, second,
-                    settings, warnings)
+                    settings, dtype, choice, warnings)
 
 
 def run_eval(plan: EvalPlan, *, fit_progress: Callable[[int, int, str], None] | None = None
@@ -165,7 +173,7 @@ def run_eval(plan: EvalPlan, *, fit_progress: Callable[[int, int, str], None] | 
                          "an interrupted run")
             LOG.warning("%s", notes[-1])
         write_plan(store, plan.second + plan.units)
-    loader = default_loader(device=request.device, dtype=request.dtype,
+    loader = default_loader(device=request.device, dtype=plan.dtype,
                             context_length=request.context_length,
                             allow_pickle=request.allow_pickle)
     summary = run_sweep(plan.units + plan.second, store, load=loader, settings=plan.settings,
@@ -185,6 +193,7 @@ def evaluate_family(request: EvalRequest) -> EvalOutcome:
     plan = plan_eval(request)
     for warning in plan.warnings:
         LOG.warning("%s", warning)
+    LOG.info("dtype: %s", plan.describe_dtype())
     return run_eval(plan)
 
 
@@ -230,6 +239,37 @@ def _trained_if_needed(family: Family, run_dir: Path) -> Family:
                     family.name, run_dir, config.train_config)
         train_from_config(resolve_project_path(config.train_config), run_dir=run_dir)
     return family
+
+
+def _scoring_dtype(request: EvalRequest, checkpoints: list[Checkpoint],
+                   evaluations: list[Evaluation], run_dir: Path) -> tuple[str, Choice | None]:
+    """The dtype the units are keyed by and scored in: the request's, or for ``auto`` the
+    probe's choice (:func:`tracker.lm.dtype.choose_dtype` at the first local checkpoint's
+    shapes), unless none of the plan's units is stored in that dtype and some are in the
+    other: a run keeps the dtype it was started in (the training hook scores the ladder in
+    float32, and a run of an earlier tracker was float32), rather than being recomputed."""
+    if request.dtype != "auto":
+        return request.dtype, None
+    from tracker.lm.dtype import Choice, checkpoint_shapes, choose_dtype
+    from tracker.lm.loading import resolve_device
+    from tracker.sweep import plan_units
+
+    choice = choose_dtype(resolve_device(request.device), checkpoint_shapes(checkpoints))
+    stored = RunStore(run_dir).stored_keys() if run_dir.is_dir() else set()
+
+    def stored_in(dtype: str) -> int:
+        units = plan_units(checkpoints, evaluations, limit=request.limit, dtype=dtype,
+                           context_length=request.context_length)
+        return sum(unit.key in stored for unit in units)
+
+    if stored and not stored_in(choice.dtype):
+        for other in ("float32", "bfloat16"):
+            if other != choice.dtype and (count := stored_in(other)):
+                return other, Choice(other, f"{count} units of this plan are stored in {other} "
+                                     f"in {run_dir}, so the run keeps it (the probe chose "
+                                     f"{choice.dtype}: pass --dtype {choice.dtype} to score "
+                                     "in it)", choice.timings)
+    return choice.dtype, choice
 
 
 def _second_validation(family: Family, request: EvalRequest) -> list[Evaluation]:

@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-fewshot", type=int, default=None,
                         help="few-shot examples (default 0; an lm-eval task's YAML count)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", default="auto",
+                        choices=["auto", "float32", "bfloat16", "float16"],
+                        help="'auto' (default): bfloat16 where this machine measures it faster "
+                             "(CPU flags and a timed probe, cached), else float32")
     parser.add_argument("--no-report", action="store_true", help="skip the fit and report")
     parser.add_argument("--no-prefetch", action="store_true",
                         help="do not load the next checkpoint while scoring the current one")
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_eval(request)
     for warning in plan.warnings:
         print(f"tracker: warning: {warning}", file=sys.stderr)
+    print(f"dtype: {plan.describe_dtype()}", flush=True)
     outcome = run_eval(plan, fit_progress=ProgressPrinter())
     _print_summary(outcome.sweep, outcome.run_dir, outcome.shard.count)
     if outcome.table is not None and outcome.report is not None:

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--deterministic", action="store_true",
                         help="float32, deterministic kernels, fixed threads: a size trained "
                              "twice on this machine gives byte-identical checkpoints (slower "
-                             "than the default bf16 autocast)")
+                             "than bf16 autocast where this CPU runs bf16 fast)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -32,9 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tracker.train.config import load_ladder_config
     from tracker.train.ladder import train_ladder, with_seed
+    from tracker.train.precision import resolved_precision
 
-    config = with_seed(load_ladder_config(args.config), args.seed,
-                       deterministic=args.deterministic)
+    config, why = resolved_precision(with_seed(load_ladder_config(args.config), args.seed,
+                                               deterministic=args.deterministic))
+    print(f"training precision: {why}", flush=True)
     run_dir = args.run or Path(config.run_dir)
     started = time.perf_counter()
     checkpoints = train_ladder(config, run_dir=run_dir, corpus=args.corpus,

@@ -91,7 +91,9 @@ class TrainingConfig(StrictModel):
     min_learning_rate_ratio: float = Field(default=0.1, ge=0, le=1)
     warmup_steps: int = Field(default=50, ge=0)
     weight_decay: float = Field(default=0.1, ge=0)
-    precision: Literal["bf16", "fp32"] = "bf16"
+    # "auto": bf16 autocast where this machine measures bf16 faster, else fp32
+    # (tracker/train/precision.py); deterministic training is always fp32
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
     threads: int | None = Field(default=None, gt=0)  # torch CPU threads; None: torch's choice
     # sizes trained at once, each in its own process with threads / workers threads
     # (tracker/train/workers.py: faster on a few cores for models this small)

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,9 +51,11 @@ from tracker.train.mixture import (
     held_out_prompts,
     mixture_validation,
 )
+from tracker.train.precision import resolved_precision
 from tracker.train.tokenizer import sample_for_tokenizer, train_tokenizer
 from tracker.train.workers import train_sizes
 
+LOG = logging.getLogger(__name__)
 MIXTURE_VALIDATION = "data/validation_mixture.jsonl"  # relative to the run directory
 
 
@@ -67,6 +70,9 @@ def train_from_config(config_path: Path, *, run_dir: Path, corpus: Path | None =
 def train_ladder(config: LadderConfig, *, run_dir: Path, corpus: Path | None = None,
                  root: Path = Path("/"), progress: bool = True) -> Path:
     """See :func:`train_from_config`; ``root`` is where Debian's files are (tests)."""
+    if config.training.precision == "auto":
+        config, why = resolved_precision(config)
+        LOG.info("training precision: %s", why)
     run = LadderRun(config, Path(run_dir))
     configure_torch(config)
     files = build_corpus(config.corpus, run.run_dir, seed=config.seed, corpus_dir=corpus,

@@ -22,10 +22,11 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as transformers_logging
 
+from tracker.errors import TrackerError
 from tracker.evals.interface import VALIDATION_TASK, Evaluation
 from tracker.families.catalog import CHECKPOINT_META
 from tracker.hooks import HookResult, evaluate_model
-from tracker.train.config import SizeSpec
+from tracker.train.config import SizeSpec, TrainingConfig
 from tracker.train.layout import LadderRun
 from tracker.train.mixture import TrainingBlocks
 from tracker.train.models import build_model, non_embedding_params
@@ -73,6 +74,15 @@ def train_size(run: LadderRun, spec: SizeSpec, tokenizer, blocks: TrainingBlocks
         (run.run_dir / "trainer").rmdir()
 
 
+def training_precision(training: TrainingConfig) -> str:
+    """``bf16`` or ``fp32``: what this config trains in (resolved by
+    :func:`tracker.train.precision.resolved_precision` before training starts)."""
+    if training.precision == "auto":
+        raise TrackerError("training.precision 'auto' reached the trainer unresolved; "
+                           "train through tracker.train.ladder.train_ladder")
+    return "fp32" if training.deterministic else training.precision
+
+
 def training_arguments(run: LadderRun, spec: SizeSpec) -> TrainingArguments:
     training = run.config.training
     return TrainingArguments(
@@ -86,7 +96,7 @@ def training_arguments(run: LadderRun, spec: SizeSpec) -> TrainingArguments:
         weight_decay=training.weight_decay,
         adam_beta2=0.95,
         max_grad_norm=1.0,
-        bf16=training.precision == "bf16" and not training.deterministic,
+        bf16=training_precision(training) == "bf16",
         full_determinism=training.deterministic,
         use_cpu=not torch.cuda.is_available(),
         seed=training.seed,
@@ -141,7 +151,8 @@ class LadderCheckpoints(TrainerCallback):
 
     def _checkpoint(self, model, step: int) -> None:
         location = save_checkpoint(model, self.tokenizer, self.run.step_dir(self.size, step),
-                                   tokens_seen=step * self.run.config.tokens_per_step)
+                                   tokens_seen=step * self.run.config.tokens_per_step,
+                                   precision=training_precision(self.run.config.training))
         evaluation = self.run.config.evaluation
         where: dict[str, Any] = {
             "step": step, "run_dir": self.run.run_dir, "family": self.run.config.name,
@@ -162,16 +173,21 @@ class LadderCheckpoints(TrainerCallback):
             self._bar.set_postfix(self._postfix, refresh=False)
 
 
-def save_checkpoint(model, tokenizer, step_dir: Path, *, tokens_seen: int) -> Path:
-    """``save_pretrained`` (safetensors, float32) + tokenizer + ``tracker_checkpoint.json``,
-    written beside and renamed into place, so a crash never leaves a half checkpoint that
-    the family loader would list. Returns the resolved step directory."""
+def save_checkpoint(model, tokenizer, step_dir: Path, *, tokens_seen: int,
+                    precision: str | None = None) -> Path:
+    """``save_pretrained`` (safetensors, float32) + tokenizer + ``tracker_checkpoint.json``
+    (tokens seen, parameters and the ``training_precision`` it was trained in), written
+    beside and renamed into place, so a crash never leaves a half checkpoint that the family
+    loader would list. Returns the resolved step directory."""
     temporary = step_dir.with_name(f".{step_dir.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     with _quiet_saving():
         model.save_pretrained(temporary, safe_serialization=True)
         tokenizer.save_pretrained(temporary)
-    meta = {"tokens_seen": int(tokens_seen), "non_embedding_params": non_embedding_params(model)}
+    meta: dict[str, Any] = {"tokens_seen": int(tokens_seen),
+                            "non_embedding_params": non_embedding_params(model)}
+    if precision is not None:
+        meta["training_precision"] = precision
     (temporary / CHECKPOINT_META).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     shutil.rmtree(step_dir, ignore_errors=True)
     temporary.rename(step_dir)
