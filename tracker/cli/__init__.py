@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from tracker.errors import TrackerError, describe_os_error
@@ -65,12 +66,18 @@ def main(argv: list[str] | None = None) -> int:
 
     show_library_log()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, where it is caught, not at exit
+        return code
     except TrackerError as error:
         if args.debug:
             raise
         print(f"tracker: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # `tracker ... | head` closed the pipe: nothing left to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's exit flush stays quiet
+        return 1
     except OSError as error:  # e.g. a report or export written into a read-only directory
         if args.debug:
             raise

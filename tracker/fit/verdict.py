@@ -107,8 +107,11 @@ def decide(bics: Mapping[str, float], plateau: Mapping[str, bool],
         return out("weak", f"a plateau-shaped {best_plateau} wins by only 6-10 BIC")
     if not best_plateau:
         return out("rises", "no candidate curve has a plateau")
-    return out("rises", f"no decisive plateau: {best_other} is within {max(margin, 0):.1f} "
-                        f"BIC of the plateau-shaped {best_plateau}")
+    if margin < 0:
+        return out("rises", f"no decisive plateau: {best_other}, without a plateau, beats the "
+                            f"plateau-shaped {best_plateau} by {-margin:.1f} BIC")
+    return out("rises", f"no decisive plateau: {best_other} is within {margin:.1f} BIC of "
+                        f"the plateau-shaped {best_plateau}")
 
 
 def _failing(evidence: Evidence) -> list[str]:
