@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from tracker.cli import main as tracker
 from tracker.fit.table import ThresholdTable, fit_table
@@ -209,7 +209,8 @@ def agreement(tables: dict[str, ThresholdTable]) -> pd.DataFrame:
         inside = both and pooled["verdict"] in ("emerges", "weak") and all(
             r["ci_low"] <= pooled["threshold"] <= r["ci_high"] for r in (seven, thirteen))
         records.append({"task": key[0], "metric": key[1],
-                        "checkpoints": "step > 0" if suffix else "all", "7B": onset(seven) or seven["label"],
+                        "checkpoints": "step > 0" if suffix else "all",
+                        "7B": onset(seven) or seven["label"],
                         "13B": onset(thirteen) or thirteen["label"],
                         "pooled": onset(pooled) or pooled["label"],
                         "intervals overlap": "yes" if overlap else ("no" if both else "n/a"),
@@ -330,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs_figures:
         for figure in DOC_FIGURES:
             source = args.out / "figures" / figure
-            if source.exists():
-                shutil.copy(source, ROOT / "docs" / "figures" / f"real-families-{figure}")
+            if source.exists():  # a 256-colour palette: a third of the size, same picture
+                with Image.open(source) as image:
+                    image.convert("RGB").quantize(256).save(
+                        ROOT / "docs" / "figures" / f"real-families-{figure}", optimize=True)
     return 0
 
 
