@@ -199,3 +199,30 @@ def test_final_checkpoint_per_size_ordered_by_params():
     params = np.array([2e6, 2e6, 1e7, 1e7, 1e6, 1e6])
     step = np.array([1, 2, 1, 2, 1, 2])
     assert final_by_scale(loss, groups, params, step).tolist() == [5, 1, 3]
+
+
+def _chance_then_climb(n_plateau: int, seed: int = 0):
+    """`n_plateau` checkpoints at chance spread over the high-loss third of the range, then
+    30 dense checkpoints climbing a sharp sigmoid from chance to 0.9 (OLMo-2 13B's shape)."""
+    rng = np.random.default_rng(seed)
+    plateau = np.linspace(4.0, 3.0, n_plateau)
+    climb = np.linspace(2.7, 2.0, 30)  # the first of them already on the way up
+    loss = np.concatenate([plateau, climb])
+    truth = 0.25 + 0.65 / (1 + np.exp((loss - 2.7) / 0.04))
+    n = 500
+    return loss, rng.binomial(n, truth) / n, np.full(loss.size, n)
+
+
+@pytest.mark.parametrize("n_plateau", [3, 4])
+def test_a_climb_from_chance_after_too_few_checkpoints_is_insufficient_not_a_rise(n_plateau):
+    loss, score, n = _chance_then_climb(n_plateau)
+    fit = fit_threshold(loss, score, n=n, chance=0.25, binomial=True, n_boot=50, n_pboot=50)
+    assert fit.verdict == "insufficient", (fit.verdict, fit.reason)
+    assert f"only {n_plateau} checkpoints" in fit.reason and "evaluate checkpoints" in fit.reason
+
+
+def test_the_same_climb_after_enough_checkpoints_emerges():
+    loss, score, n = _chance_then_climb(6)
+    fit = fit_threshold(loss, score, n=n, chance=0.25, binomial=True, n_boot=50, n_pboot=50)
+    assert fit.verdict in ("emerges", "weak"), (fit.verdict, fit.reason)
+    assert 2.6 < fit.threshold < 2.9

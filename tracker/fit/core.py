@@ -15,13 +15,14 @@ from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
 from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
 from tracker.fit.result import ThresholdFit
-from tracker.fit.shape import Frame, Shapes, judge
+from tracker.fit.shape import PLATEAU_FRACTION, PLATEAU_POINTS, Frame, Shapes, judge
 from tracker.fit.verdict import (
     EMERGES_MARGIN,
     MIN_LOSSES,
     MIN_POINTS,
     Decision,
     Evidence,
+    ShortPlateau,
     best_of,
     decide,
 )
@@ -225,8 +226,29 @@ def judge_series(series: Series, weights: np.ndarray, min_rise: float,
     deciding = [by_name[name] for name in (provisional.best_plateau, provisional.best_other)
                 if name]
     evidence = Evidence(change, min_rise, int(frame.points_below(np.array([rise_starts]))[0]),
-                        all(fit.converged for fit in deciding))
+                        all(fit.converged for fit in deciding),
+                        short_plateau=_short_plateau(by_name[best], shapes[best], frame)
+                        if best and not plateau[best] else None)
     return Judged(fits, shapes, bics, ranking, decide(bics, plateau, evidence), evidence)
+
+
+def _short_plateau(best: CurveFit, shape: Shapes, frame: Frame) -> ShortPlateau | None:
+    """The best curve stays on its level over the least plateau's share of the range but
+    fewer than PLATEAU_POINTS observed checkpoints lie there before it rises (at least 2):
+    too few points on the plateau's side to tell a plateau (DESIGN.md: insufficient), not a
+    rise throughout. The two checkpoints that bracket where more are needed are named."""
+    upper = float(shape.upper[0])
+    if not np.isfinite(upper):
+        return None
+    range_only = replace(frame, window=frame.high - PLATEAU_FRACTION * (frame.high - frame.low))
+    if not judge(best.name, np.array([best.params]), range_only, widths=False).plateau[0]:
+        return None
+    above = frame.losses[frame.losses > upper]
+    if not 2 <= above.size < PLATEAU_POINTS:
+        return None
+    below = frame.losses[frame.losses <= upper]
+    return ShortPlateau(int(above.size), float(above[0]),
+                        float(below[-1]) if below.size else float("nan"))
 
 
 def _plateau_map(judged: Judged) -> dict[str, bool]:

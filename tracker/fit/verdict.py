@@ -10,10 +10,13 @@ plateau-then-rise curve).
 
 | verdict      | rule                                                                       |
 |--------------|----------------------------------------------------------------------------|
-| insufficient | fewer than 10 finite points, or fewer than 3 distinct losses               |
+| insufficient | fewer than 10 finite points, or fewer than 3 distinct losses; or too few   |
+|              | points on the plateau's side: the best curve, without a plateau only for   |
+|              | want of points, sits at its level over the plateau's share of the range    |
+|              | but over 2-4 checkpoints before it rises (margin <= 6)                     |
 | flat         | no curve beats a constant by more than 2 BIC, or the best curve's fitted   |
 |              | change across the observed range (counted from chance up, where chance is  |
-|              | known) is below the material rise (tracker.evals.metrics)                        |
+|              | known) is below the material rise (tracker.evals.metrics)                  |
 | emerges      | margin > 10, the rise seen by 5 points or more (below the loss where the   |
 |              | curve reaches 10% of its rise), the deciding fits converged, and q <= 0.05 |
 |              | across the table (pvalue.py)                                               |
@@ -35,6 +38,8 @@ from typing import Literal
 
 import numpy as np
 
+from tracker.fit.shape import PLATEAU_POINTS
+
 Verdict = Literal["emerges", "weak", "rises", "flat", "insufficient", "failed"]
 VERDICTS: tuple[str, ...] = ("emerges", "weak", "rises", "flat", "insufficient", "failed")
 MIN_POINTS = 10
@@ -55,6 +60,17 @@ class Evidence:
     points_below: int  # observed points below the best plateau curve's 10% level
     converged: bool  # the two deciding fits
     q_value: float = 0.0
+    short_plateau: ShortPlateau | None = None  # the best curve's, when it has no plateau
+
+
+@dataclass(frozen=True)
+class ShortPlateau:
+    """The best curve sits at its level over `points` checkpoints before it rises, fewer
+    than a plateau needs: the lowest of them at loss `last`, the next one down at `next_`."""
+
+    points: int
+    last: float
+    next_: float
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,12 @@ def decide(bics: Mapping[str, float], plateau: Mapping[str, bool],
                            + "; ".join(failing))
     if margin > WEAK_MARGIN:
         return out("weak", f"a plateau-shaped {best_plateau} wins by only 6-10 BIC")
+    short = evidence.short_plateau
+    if short is not None and margin <= WEAK_MARGIN:
+        return out("insufficient", f"{best_other} sits at its level over only {short.points} "
+                                   f"checkpoints before it rises (a plateau needs "
+                                   f"{PLATEAU_POINTS}): evaluate checkpoints between loss "
+                                   f"{short.last:.3f} and {short.next_:.3f}")
     if not best_plateau:
         return out("rises", "no candidate curve has a plateau")
     if margin < 0:
