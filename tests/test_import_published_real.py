@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 
 from tracker.cli import main
-from tracker.imports.files import collect_sources
+from tracker.imports.files import DATA_DIR, collect_sources
 from tracker.imports.lmeval import ImportOptions, import_sources, published_options
-from tracker.imports.published_tables import DATA_DIR
 from tracker.store import RunStore
 
 SLICE = Path(__file__).resolve().parent / "data" / "imports" / "pythia-v0"

@@ -18,7 +18,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import tarfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,22 @@ def file_digest(path: Path | None) -> str | None:
         return None
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# Where the published sets shipped with tracker live (tracker/data, see its NOTICE).
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+
+
+def shipped_members(archive: str, keep: Callable[[str], bool]) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each file of a shipped ``.tar.xz`` whose name ``keep`` accepts, in
+    name order; a one-line error when the archive is missing from this installation."""
+    path = DATA_DIR / archive
+    if not path.is_file():
+        raise TrackerError(f"the published set {path} is missing from this installation")
+    members = []
+    with tarfile.open(path, "r:xz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None and keep(member.name):
+                members.append((member.name, handle.read()))
+    return members

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tarfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from tracker.imports.files import (
     collect_sources,
     file_digest,
     parse_result,
+    shipped_members,
 )
 from tracker.imports.loss_axis import check_run_axis
 from tracker.imports.scores import (
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from tracker.evals.interface import EvalSettings
     from tracker.lm.requests import LoadedModel
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 PUBLISHED = {"pythia-v1": "pythia-evals-v1-zero-shot.tar.xz",
              "pythia-v0": "pythia-evals-v0-zero-shot.tar.xz"}
 PUBLISHED_LOSS = {"pythia-v1": "lambada_openai:ppl", "pythia-v0": "wikitext:bits_per_byte"}
@@ -159,16 +158,8 @@ def published_options(name: str, options: ImportOptions) -> ImportOptions:
 def published_sources(name: str) -> list[ResultSource]:
     if name not in PUBLISHED:
         raise TrackerError(f"unknown published set '{name}'; known: {', '.join(PUBLISHED)}")
-    path = DATA_DIR / PUBLISHED[name]
-    if not path.is_file():
-        raise TrackerError(f"the published set {path} is missing from this installation")
-    sources = []
-    with tarfile.open(path, "r:xz") as archive:
-        for member in sorted(archive.getmembers(), key=lambda m: m.name):
-            handle = archive.extractfile(member) if member.isfile() else None
-            if handle is not None and member.name.endswith(".json"):
-                sources.append(ResultSource(member.name, handle.read().decode("utf-8")))
-    return sources
+    return [ResultSource(member, data.decode("utf-8")) for member, data in
+            shipped_members(PUBLISHED[name], lambda m: m.endswith(".json"))]
 
 
 def import_sources(sources: Sequence[ResultSource], run_dir: Path,

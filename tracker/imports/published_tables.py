@@ -5,17 +5,16 @@ tables of their own (one home for what the columns mean)."""
 
 from __future__ import annotations
 
+import io
 import re
-import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from tracker.config import CONFIG_DIR
-from tracker.errors import TrackerError, unknown_name
+from tracker.errors import unknown_name
+from tracker.imports.files import shipped_members
 from tracker.imports.table import TableSource, read_source
 from tracker.imports.table_map import TableMap, load_map
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 MAP_DIR = CONFIG_DIR / "imports"
 
 
@@ -41,16 +40,8 @@ def published_map(name: str) -> TableMap:
 def published_tables(name: str) -> list[TableSource]:
     """The tables of a published set, in member-name order."""
     published = _published(name)
-    path = DATA_DIR / published.archive
-    if not path.is_file():
-        raise TrackerError(f"the published set {path} is missing from this installation")
-    sources = []
-    with tarfile.open(path, "r:xz") as archive:
-        for member in sorted(archive.getmembers(), key=lambda m: m.name):
-            handle = archive.extractfile(member) if member.isfile() else None
-            if handle is not None and re.search(published.members, member.name):
-                sources.append(read_source(member.name, handle))
-    return sources
+    return [read_source(member, io.BytesIO(data)) for member, data in
+            shipped_members(published.archive, lambda m: bool(re.search(published.members, m)))]
 
 
 def _published(name: str) -> PublishedTables:
