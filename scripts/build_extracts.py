@@ -19,9 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tracker" / "data"
 MTIME = 1672531200  # 2023-01-01T00:00:00Z
-# OLMo ladder: the 30 ladder runs and OLMo-2 7B / 13B's full evaluation histories (the other
-# peteish files are slices of these or of other runs)
-OLMO_FILES = re.compile(r"^(\d+[MB]-[\d.]+xC(-rerun)?|peteish(7|13)_eval_full)\.csv$")
+# OLMo ladder: the 30 ladder runs, OLMo-2 7B / 13B's full evaluation histories and the 7B after
+# its anneal, Bhagia et al.'s 7B target (the other peteish files are slices of these or of
+# other runs)
+OLMO_FILES = re.compile(
+    r"^(\d+[MB]-[\d.]+xC(-rerun)?|peteish(7|13)_eval_full|peteish7_eval_anneal)\.csv$")
 OLMO_DROPPED = ("optim/learning_rate_group0", "learning_rate_peak",
                 "throughput/total_training_Gflops")
 V0_KEPT_ARGS = ("iteration", "train_iters", "seq_length")
@@ -50,11 +52,27 @@ def olmo_ladder(source: Path) -> list[tuple[str, bytes]]:
             continue
         rows = list(csv.reader(path.read_text().splitlines()))
         keep = [i for i, name in enumerate(rows[0]) if name not in OLMO_DROPPED]
+        if "_step" not in rows[0]:  # the annealed 7B: one row, tokens but no step
+            rows = _with_step(rows)
+            keep = [*keep, len(rows[0]) - 1]
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows([[row[i] for i in keep] for row in rows])
         members.append((f"ladder-runs/{path.name}", out.getvalue().encode()))
     members.append(("final.json", (source / "final.json").read_bytes()))
     return members
+
+
+def _with_step(rows: list[list[str]]) -> list[list[str]]:
+    """A `_step` column derived as throughput/total_tokens / batch_size_in_tokens (an
+    integer for the annealed 7B: 3,945,065,873,408 / 4,194,304 = 940,577)."""
+    tokens, batch = rows[0].index("throughput/total_tokens"), rows[0].index("batch_size_in_tokens")
+    steps = []
+    for row in rows[1:]:
+        step, rest = divmod(int(float(row[tokens])), int(float(row[batch])))
+        if rest:
+            raise ValueError(f"tokens {row[tokens]} are not a whole number of batches")
+        steps.append(str(step))
+    return [[*rows[0], "_step"], *[[*row, step] for row, step in zip(rows[1:], steps, strict=True)]]
 
 
 def open_lm_set(val_data: str) -> str:

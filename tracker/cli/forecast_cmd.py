@@ -9,6 +9,7 @@ from tracker.cli.fit_cmd import add_setting_argument
 from tracker.cli.progress import print_notes
 from tracker.errors import TrackerError
 from tracker.evals.interface import VALIDATION_TASK
+from tracker.forecast.score import CANDIDATES, CURVES
 
 DEFAULT_BOOT = 200
 
@@ -41,6 +42,19 @@ def register(subparsers) -> None:
     parser.add_argument("--min-step", type=float, default=0,
                         help="leave checkpoints before this step out of step 2 (default 0)")
     parser.add_argument("--tasks", type=_names, help="forecast only these tasks")
+    parser.add_argument("--feature", default="validation",
+                        help="what step 1 predicts and step 2 reads: 'validation' (the "
+                             "shared loss, default) or a metric of each task, such as "
+                             "bits_per_byte_correct (the task's own loss, Bhagia et al.)")
+    parser.add_argument("--curves", type=_names, default=list(CANDIDATES),
+                        help=f"step 2's candidates, comma-separated, from {', '.join(CURVES)} "
+                             f"(default {','.join(CANDIDATES)})")
+    parser.add_argument("--window", type=int, default=1,
+                        help="moving average over this many checkpoints (Bhagia et al.: 5; "
+                             "default 1, none)")
+    parser.add_argument("--skip", type=float, default=0.0,
+                        help="leave this share of each fit size's first checkpoints out of "
+                             "step 2 (Bhagia et al.: 0.1; default 0)")
     parser.add_argument("--out", type=Path, help="output directory (default: the run dir)")
     parser.add_argument("--boot", type=int, default=DEFAULT_BOOT,
                         help="bootstrap replicates (default 200)")
@@ -69,12 +83,20 @@ def run(args) -> int:
         if args.tasks is not None:
             points = points[points["task"].isin(args.tasks)]
     result = forecast(points, args.target, fit_sizes=args.fit_sizes, at_tokens=args.at_tokens,
-                      min_step=args.min_step, n_boot=args.boot, random_state=args.seed)
+                      min_step=args.min_step, n_boot=args.boot, random_state=args.seed,
+                      feature=args.feature, skip=args.skip, window=args.window,
+                      curves=tuple(args.curves))
     print_notes(result.notes)
     if not result.rows:
         raise TrackerError("no series has 10 or more points on the fit sizes to fit step 2; "
                            "lower --min-step or add checkpoints")
-    print(f"fit sizes: {', '.join(result.fit_runs)}; {describe_scaling(result.scaling)}")
+    if result.task_scalings:
+        print(f"fit sizes: {', '.join(result.fit_runs)}; step 1 per task on its "
+              f"{result.feature}")
+        for task, scaling in result.task_scalings:
+            print(f"  {task}: {describe_scaling(scaling)}")
+    else:
+        print(f"fit sizes: {', '.join(result.fit_runs)}; {describe_scaling(result.scaling)}")
     for row in result.rows:
         print(describe(row))
     path = Path(out_dir) / "forecast.csv"

@@ -34,6 +34,13 @@ from tracker.fit import bootstrap as boot
 from tracker.fit.core import prepare_series
 from tracker.fit.table import without_proxy_source
 from tracker.fit.weights import observation_weights
+from tracker.forecast.feature import (
+    VALIDATION_FEATURE,
+    chance_of,
+    finite_or,
+    skip_and_smooth,
+    with_task_feature,
+)
 from tracker.forecast.runs import (
     Run,
     check_fit_runs,
@@ -42,7 +49,7 @@ from tracker.forecast.runs import (
     runs_of,
 )
 from tracker.forecast.scaling import ScalingFit, fit_scaling_law
-from tracker.forecast.score import fit_score_curves, refit
+from tracker.forecast.score import CANDIDATES, check_curves, fit_score_curves, refit
 from tracker.points import validate_points
 
 TOKEN_MATCH = 0.10  # a checkpoint within 10% of the asked token count stands for it
@@ -82,13 +89,17 @@ class ForecastRow:
 
 @dataclass(frozen=True)
 class Forecast:
-    """Every row, the step-1 fit, the fit runs' labels, the level and notes for the user."""
+    """Every row, the step-1 fit, the fit runs' labels, the level and notes for the user.
+    With a per-task feature each task has its own step 1: ``scaling`` is the first task's
+    and ``task_scalings`` holds every task's."""
 
     rows: tuple[ForecastRow, ...]
     scaling: ScalingFit
     fit_runs: tuple[str, ...]
     level: float
     notes: tuple[str, ...] = ()
+    feature: str = VALIDATION_FEATURE
+    task_scalings: tuple[tuple[str, ScalingFit], ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([vars(row) for row in self.rows], columns=list(COLUMNS))
@@ -120,8 +131,16 @@ class Step1:
 def forecast(points: pd.DataFrame, targets: Sequence[str], *,
              fit_sizes: Sequence[str] | None = None, at_tokens: float | None = None,
              min_step: float = 0, n_boot: int = 200, level: float = 0.9,
-             random_state=0) -> Forecast:
+             random_state=0, feature: str = VALIDATION_FEATURE, skip: float = 0.0,
+             window: int = 1, curves: Sequence[str] = CANDIDATES) -> Forecast:
     """Predict every (task, metric) of ``points`` for each target size.
+
+    ``feature``: what step 1 predicts and step 2 reads the score off, the points' loss
+    (``validation``) or a metric of each task (``bits_per_byte_correct``: the task's own
+    loss, Bhagia et al. 2024), :mod:`tracker.forecast.feature`. ``window``: every series is
+    a trailing moving average over that many checkpoints, so step 1's anchor is the mean of
+    a fit run's last ``window``; ``skip``: the first share of each fit run's checkpoints is
+    left out of step 2. ``curves``: step 2's candidates (:mod:`tracker.forecast.score`).
 
     Example:
         >>> result = forecast(points, ["2.8b"], min_step=1000)  # doctest: +SKIP
@@ -129,9 +148,17 @@ def forecast(points: pd.DataFrame, targets: Sequence[str], *,
     """
     if not targets:
         raise TrackerError("no target size given; name one or more, e.g. --target 2.8b,12b")
+    check_curves(curves)
+    if feature != VALIDATION_FEATURE:
+        return _forecast_by_task(points, targets, feature, fit_sizes=fit_sizes,
+                                 at_tokens=at_tokens, min_step=min_step, n_boot=n_boot,
+                                 level=level, random_state=random_state, skip=skip,
+                                 window=window, curves=curves)
     validated = validate_points(points)
-    frame, notes = without_proxy_source(validated.frame)
-    runs = runs_of(validated.frame)
+    smoothed = skip_and_smooth(validated.frame, window=window)  # anchors, truths: last means
+    raw, notes = without_proxy_source(validated.frame)
+    frame, _ = without_proxy_source(smoothed)
+    runs = runs_of(smoothed)
     target_runs = pick_runs(runs, targets, "target")
     fit_runs = (pick_runs(runs, fit_sizes, "fit") if fit_sizes
                 else default_fit_runs(runs, target_runs))
@@ -139,15 +166,32 @@ def forecast(points: pd.DataFrame, targets: Sequence[str], *,
     base_seed = int(np.random.default_rng(random_state).integers(2**63))
     step1 = _step1(fit_runs, target_runs, at_tokens, n_boot,
                    np.random.default_rng([base_seed, 1]))
-    labels = (frame["family"] + "/" + frame["size"]).str.strip("/")
-    fit_frame = frame[labels.isin(list(step1.codes)) & (frame["step"].fillna(0) >= min_step)]
+    labels = (raw["family"] + "/" + raw["size"]).str.strip("/")
+    fit_frame = skip_and_smooth(  # as Bhagia et al.: the first ones left out, then smoothed
+        raw[labels.isin(list(step1.codes)) & (raw["step"].fillna(0) >= min_step)],
+        skip=skip, window=window)
     rows = []
     for (task, metric), series in fit_frame.groupby(["task", "metric"], sort=True):
         # a generator per series: its rows do not depend on which other series are there
         rng = np.random.default_rng([base_seed, zlib.crc32(f"{task}\0{metric}".encode())])
-        rows += _series_rows(str(task), str(metric), series, step1, frame, rng, level)
+        rows += _series_rows(str(task), str(metric), series, step1, frame, rng, level, curves)
     return Forecast(tuple(rows), step1.scaling, tuple(step1.codes), level,
                     validated.notes + notes)
+
+
+def _forecast_by_task(points: pd.DataFrame, targets: Sequence[str], feature: str,
+                      **options) -> Forecast:
+    """One forecast per task, each on its own feature: step 1 differs between tasks."""
+    substituted = with_task_feature(points, feature)
+    parts = [forecast(part, targets, **options)
+             for _, part in substituted.groupby("task", sort=True)]
+    if not parts:
+        raise TrackerError(f"no series besides the feature '{feature}' to forecast")
+    tasks = sorted(substituted["task"].unique())
+    notes = tuple(dict.fromkeys(note for part in parts for note in part.notes))
+    return Forecast(tuple(row for part in parts for row in part.rows), parts[0].scaling,
+                    parts[0].fit_runs, parts[0].level, notes, feature,
+                    tuple(zip(tasks, (part.scaling for part in parts), strict=True)))
 
 
 def _step1(fit_runs: list[Run], target_runs: list[Run], at_tokens: float | None,
@@ -218,7 +262,7 @@ def _loss_replicates(anchors: pd.DataFrame, scaling: ScalingFit, goals: tuple[Ta
 
 def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
                  frame: pd.DataFrame, rng: np.random.Generator,
-                 level: float) -> list[ForecastRow]:
+                 level: float, curves: Sequence[str]) -> list[ForecastRow]:
     """Step 2 for one series: the best curve, refitted per replicate, read at each target's
     replicate loss (two steps) and at its real loss (step 2 alone)."""
     goals, mult = step1.goals, step1.mult
@@ -232,7 +276,9 @@ def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
                       zip(series["family"], series["size"], strict=True)])[order]
     if len(loss) < 10:
         return []
-    best = fit_score_curves(loss, sign * y, counts, binomial=binomial, higher_is_better=higher)[0]
+    chance = finite_or(chance_of(series, task), 0.25)
+    best = fit_score_curves(loss, sign * y, counts, binomial=binomial, higher_is_better=higher,
+                            curves=curves, chance=chance)[0]
     replicates = _score_replicates(best, loss, y, counts, binomial, rng, len(mult))
     weights = observation_weights(replicates, counts, binomial) * mult[:, group]
     truths = [_true(g, frame, task, metric) for g in goals]
@@ -240,7 +286,8 @@ def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
     ends = np.empty((len(mult), len(goals)))
     given = np.empty((len(mult), len(goals)))
     for b in range(len(mult)):
-        predictor, _ = refit(best.name, loss, replicates[b], weights[b], replicate=True)
+        predictor, _ = refit(best.name, loss, replicates[b], weights[b], replicate=True,
+                             chance=chance)
         ends[b] = predictor(step1.loss_reps[b])
         given[b] = predictor(true_loss)
     n_target = np.array([t[2] for t in truths])

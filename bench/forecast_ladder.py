@@ -1,0 +1,153 @@
+"""Bhagia et al. 2024's table in tracker: predict OLMo-2 7B (annealed, 4T tokens) and 13B (5T)
+on 8 tasks from the OLMo ladder, offline. The numbers of docs/forecast.md.
+
+    .venv/bin/python bench/forecast_ladder.py [--run runs/olmo-ladder] [--boot 200] [--seed 0]
+
+Imports the shipped OLMo ladder unless ``--run`` already holds it (about a minute), then:
+
+1. the paper's setup (tracker.forecast.ladder_paper.PAPER: task loss, their sigmoid, the
+   first 10% skipped, moving average 5), beside the paper's own published 13B predictions;
+2. the same with the C4 validation loss as the feature (Du et al.'s choice);
+3. a choice made on the ladder alone: every protocol of a small grid (feature, curves,
+   window) forecasts the four 1B runs from 190M-760M; the one with the lowest mean
+   absolute error there forecasts 7B and 13B. The 7B and 13B truth plays no part in it.
+
+Each table gives per target and task the prediction with its 90% interval, the truth, the
+error (points of accuracy), whether the interval covers the truth, and step 2 alone at the
+target's real feature value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tracker.cli import main as tracker
+from tracker.forecast import forecast
+from tracker.forecast import ladder_paper as paper
+from tracker.forecast.feature import VALIDATION_FEATURE
+from tracker.forecast.score import CANDIDATES, CHANCE_SIGMOID, LADDER_SIGMOID
+from tracker.points import read_run
+
+HOLDOUT_FIT = tuple(run for run in paper.FIT_RUNS if "/1B-" not in run)
+HOLDOUT_TARGETS = tuple(run for run in paper.FIT_RUNS if "/1B-" in run)
+GRID = tuple(paper.Protocol(f"{feature_name}, {curve_name}, window {window}", feature,
+                            curves, window=window)
+             for (feature_name, feature), (curve_name, curves), window in itertools.product(
+                 (("task loss", paper.TASK_LOSS), ("C4 loss", VALIDATION_FEATURE)),
+                 (("ladder sigmoid", (LADDER_SIGMOID,)), ("chance sigmoid", (CHANCE_SIGMOID,)),
+                  ("tracker's curves", CANDIDATES)),
+                 (5, 1)))
+
+
+def load_points(run: Path) -> pd.DataFrame:
+    if not (run / "units").is_dir():
+        code = tracker(["import", "table", "--published", "olmo-ladder", "--run", str(run),
+                        "--quiet"])
+        if code != 0:
+            sys.exit(f"tracker import exited {code}")
+    points, _ = read_run(run)
+    return paper.paper_points(points)
+
+
+def run_protocol(points: pd.DataFrame, protocol: paper.Protocol, fit: tuple[str, ...],
+                 targets: tuple[str, ...], n_boot: int, seed: int) -> pd.DataFrame:
+    """One forecast's accuracy rows, with coverage and errors in points."""
+    use = points if protocol.feature != VALIDATION_FEATURE else points[
+        points["metric"] != paper.TASK_LOSS]
+    result = forecast(use, list(targets), fit_sizes=list(fit), n_boot=n_boot,
+                      random_state=seed, **protocol.options())
+    frame = result.to_frame()
+    frame = frame[frame["metric"] == paper.METRIC].copy()
+    frame["covers"] = (frame["score_low"] <= frame["true_score"]) & (
+        frame["true_score"] <= frame["score_high"])
+    return frame
+
+
+def summary(frame: pd.DataFrame) -> dict[str, float]:
+    return {"mae": 100 * float(frame["error"].abs().mean()),
+            "mae_given_loss": 100 * float(frame["error_given_loss"].abs().mean()),
+            "coverage": float(frame["covers"].mean()), "n": len(frame)}
+
+
+def markdown(frame: pd.DataFrame, published: bool) -> str:
+    head = ["target", "task", "curve", "predicted [90%]", "true", "error", "covers",
+            "step 2 alone: error"]
+    if published:
+        head.insert(4, "paper's prediction")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in frame.sort_values(["target", "task"]).itertuples():
+        cells = [row.target.split("/")[-1], row.task, row.curve,
+                 f"{row.predicted_score:.3f} [{row.score_low:.3f}, {row.score_high:.3f}]",
+                 f"{row.true_score:.3f}", f"{100 * row.error:+.1f}",
+                 "yes" if row.covers else "**no**", f"{100 * row.error_given_loss:+.1f}"]
+        if published:
+            value = paper.PUBLISHED_13B.get(row.task) if row.target.endswith("13B") else None
+            cells.insert(4, "" if value is None else f"{value:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def line(name: str, stats: dict[str, float]) -> str:
+    return (f"| {name} | {stats['mae']:.2f} | {stats['mae_given_loss']:.2f} | "
+            f"{stats['coverage']:.0%} ({round(stats['coverage'] * stats['n'])}/{stats['n']}) |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/olmo-ladder"))
+    parser.add_argument("--boot", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    points = load_points(args.run)
+    print(f"points: {len(points)} rows, {time.perf_counter() - start:.0f} s")
+
+    tables = {}
+    for protocol in (paper.PAPER, paper.Protocol("paper's setup, C4 loss", VALIDATION_FEATURE,
+                                                 (LADDER_SIGMOID,))):
+        tables[protocol.name] = run_protocol(points, protocol, paper.FIT_RUNS, paper.TARGETS,
+                                             args.boot, args.seed)
+    reproduced = tables[paper.PAPER.name]
+    gap = [abs(row.predicted_score - paper.PUBLISHED_13B[row.task])
+           for row in reproduced.itertuples() if row.target.endswith("13B")]
+    print(f"\nreproduction: largest gap to the paper's published 13B predictions "
+          f"{max(gap):.2g} ({len(gap)} tasks)")
+
+    print("\n## Choice on the ladder alone: 190M-760M predict the four 1B runs\n")
+    print("| protocol | MAE (points) | step 2 alone | coverage |\n|---|---|---|---|")
+    holdout = {}
+    for protocol in GRID:
+        frame = run_protocol(points, protocol, HOLDOUT_FIT, HOLDOUT_TARGETS,
+                             max(50, args.boot // 4), args.seed)
+        holdout[protocol.name] = summary(frame)
+        print(line(protocol.name, holdout[protocol.name]))
+    chosen = min(GRID, key=lambda p: holdout[p.name]["mae"])
+    print(f"\nchosen: {chosen.name}")
+    tables[f"chosen on the ladder: {chosen.name}"] = run_protocol(
+        points, chosen, paper.FIT_RUNS, paper.TARGETS, args.boot, args.seed)
+
+    print("\n## 7B and 13B, 8 tasks\n")
+    print("| protocol | MAE (points) | step 2 alone | coverage |\n|---|---|---|---|")
+    for name, frame in tables.items():
+        print(line(name, summary(frame)))
+    for name, frame in tables.items():
+        print(f"\n### {name}\n")
+        print(markdown(frame, published=name == paper.PAPER.name))
+    print(f"\ntotal {time.perf_counter() - start:.0f} s, load {np.round(_load(), 2)}")
+    return 0
+
+
+def _load() -> tuple[float, ...]:
+    import os
+    return os.getloadavg()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
