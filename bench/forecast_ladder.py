@@ -12,6 +12,12 @@ Imports the shipped OLMo ladder unless ``--run`` already holds it (about a minut
    window) forecasts the four 1B runs from 190M-760M; the one with the lowest mean
    absolute error there forecasts 7B and 13B. The 7B and 13B truth plays no part in it.
 
+4. the Pythia split of issue 29 (fit on 70m, 160m and 410m, predict 1.4b and 2.8b, pythia
+   and pythia-deduped, final checkpoint, ARC-Easy/Challenge, PIQA, SciQ and WinoGrande
+   accuracy, steps >= 1000; loss the labelled proxy ln LAMBADA perplexity) with tracker's
+   default forecast and with the protocol chosen on the ladder (``--pythia-run``; the
+   shipped published evaluations are imported there unless it holds them).
+
 Each table gives per target and task the prediction with its 90% interval, the truth, the
 error (points of accuracy), whether the interval covers the truth, and step 2 alone at the
 target's real feature value.
@@ -44,6 +50,47 @@ GRID = tuple(paper.Protocol(f"{feature_name}, {curve_name}, window {window}", fe
                  (("ladder sigmoid", (LADDER_SIGMOID,)), ("chance sigmoid", (CHANCE_SIGMOID,)),
                   ("tracker's curves", CANDIDATES)),
                  (5, 1)))
+
+
+PYTHIA_TASKS = ("arc_easy", "arc_challenge", "piqa", "sciq", "winogrande")
+PYTHIA_FIT = ("70m", "160m", "410m")
+PYTHIA_TARGETS = ("1.4b", "2.8b")
+PYTHIA_MIN_STEP = 1000  # after the proxy's gap (docs/pythia.md), as docs/forecast.md's table
+
+
+def pythia_split(run: Path, protocols: dict[str, dict], n_boot: int,
+                 seed: int) -> dict[str, pd.DataFrame]:
+    """The Pythia split, one accuracy table per protocol (``forecast`` keyword options)."""
+    if not (run / "units").is_dir():
+        code = tracker(["import", "lm-eval", "--published", "pythia-v1", "--run", str(run),
+                        "--quiet"])
+        if code != 0:
+            sys.exit(f"tracker import exited {code}")
+    points, _ = read_run(run, tasks=[*PYTHIA_TASKS, "validation"])
+    points = points[points["metric"].isin(["accuracy", "proxy_ln_lambada_openai_ppl"])]
+    out = {}
+    for name, options in protocols.items():
+        frame = forecast(points, list(PYTHIA_TARGETS), fit_sizes=list(PYTHIA_FIT),
+                         min_step=PYTHIA_MIN_STEP, n_boot=n_boot, random_state=seed,
+                         **options).to_frame()
+        frame = _raw_truth(frame[frame["task"].isin(PYTHIA_TASKS)
+                                 & (frame["metric"] == "accuracy")], points)
+        out[name] = frame.assign(covers=(frame["score_low"] <= frame["true_score"])
+                                 & (frame["true_score"] <= frame["score_high"]))
+    return out
+
+
+def _raw_truth(frame: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """The final checkpoint's own score as the truth (a moving average would report the mean
+    of the last ones there), and the errors against it."""
+    keys = ["label", "step", "task"]
+    raw = points[points["metric"] == "accuracy"].assign(
+        label=points["family"] + "/" + points["size"])[[*keys, "score"]]
+    merged = frame.merge(raw, left_on=["target", "step", "task"], right_on=keys, how="left")
+    merged["error"] += merged["true_score"] - merged["score"]
+    merged["error_given_loss"] += merged["true_score"] - merged["score"]
+    merged["true_score"] = merged.pop("score")
+    return merged.drop(columns=["label"])
 
 
 def load_points(run: Path) -> pd.DataFrame:
@@ -104,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, default=Path("runs/olmo-ladder"))
     parser.add_argument("--boot", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pythia-run", type=Path, default=Path("runs/pythia-published"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
     points = load_points(args.run)
@@ -140,6 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, frame in tables.items():
         print(f"\n### {name}\n")
         print(markdown(frame, published=name == paper.PAPER.name))
+    print("\n## The Pythia split: 70m-410m predict 1.4b and 2.8b (both families)\n")
+    chosen_name = f"chosen on the ladder: {chosen.name}" + (
+        "" if chosen.feature == VALIDATION_FEATURE else " (but the proxy loss as feature: "
+        "Pythia's evaluations have no task loss)")
+    split = pythia_split(args.pythia_run, {
+        "tracker's default forecast": {},
+        chosen_name: chosen.options() | {"feature": VALIDATION_FEATURE}}, args.boot, args.seed)
+    print("| protocol | MAE (points) | step 2 alone | coverage |\n|---|---|---|---|")
+    for name, frame in split.items():
+        print(line(name, summary(frame)))
+    for name, frame in split.items():
+        print(f"\n### Pythia: {name}\n")
+        print(markdown(frame, published=False))
     print(f"\ntotal {time.perf_counter() - start:.0f} s, load {np.round(_load(), 2)}")
     return 0
 

@@ -153,3 +153,19 @@ def test_predictions_and_intervals_stay_inside_the_metric_range():
     assert row.predicted_score == 0.0 and row.score_low == 0.0 and row.score_high >= 0.0
     assert row.score_given_loss == 0.0 and row.given_loss_low == 0.0
     assert row.error == pytest.approx(-row.true_score)
+
+
+def test_without_example_counts_the_interval_holds_a_new_evaluation_not_only_the_curve():
+    """n unknown (the OLMo ladder's files): the target's own scatter around the curve is
+    drawn from the fit points' residuals, so the interval is as wide as that scatter. 80m
+    lies inside the fit sizes, where the curve itself is known to about +-0.015 (the
+    interval without the scatter was 0.030 wide)."""
+    rng = np.random.default_rng(3)
+    points = ladder()
+    sd = 0.02
+    points["score"] = accuracy(points["loss"]) + rng.normal(0, sd, len(points))
+    points["n"] = None
+    (row,) = forecast(points, ["80m"], fit_sizes=["10m", "20m", "40m", "160m", "640m"],
+                      n_boot=200).rows
+    assert row.given_loss_high - row.given_loss_low > 2 * 1.645 * sd * 0.8
+    assert row.score_high - row.score_low > 2 * 1.645 * sd * 0.8

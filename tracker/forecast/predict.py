@@ -13,10 +13,11 @@ Intervals (``level``, default 90%) are percentiles over bootstrap replicates tha
 the fit sizes (runs, with replacement: both steps refitted on the same draw) and the test
 examples (Binomial(n, score) / n per point for accuracy-type metrics, else the residuals
 of the chosen curve), plus the target's own measurement noise (Binomial(n, predicted) / n
-with the task's example count): they are intervals for the score an evaluation of the
-target will report, not for the curve alone. Predictions and interval ends are clipped to
-the metric's range (:func:`tracker.evals.metrics.metric_range`): a curve extrapolated past the
-data must not predict a negative NLL or an accuracy above 1.
+with the task's example count; where that is unknown or the metric is not accuracy-type,
+a residual of the fit points around the curve): they are intervals for the score an
+evaluation of the target will report, not for the curve alone. Predictions and interval
+ends are clipped to the metric's range (:func:`tracker.evals.metrics.metric_range`): a curve
+extrapolated past the data must not predict a negative NLL or an accuracy above 1.
 """
 
 from __future__ import annotations
@@ -293,8 +294,9 @@ def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
     n_target = np.array([t[2] for t in truths])
     n_target = np.where(np.isfinite(n_target), n_target, np.nanmedian(n)
                         if np.isfinite(n).any() else np.nan)
-    ends = sign * _with_measurement_noise(ends, n_target, binomial, sign, rng)
-    given = sign * _with_measurement_noise(given, n_target, binomial, sign, rng)
+    residuals = y - best.sign * best.predict(loss)
+    ends = sign * _with_measurement_noise(ends, n_target, binomial, sign, rng, residuals)
+    given = sign * _with_measurement_noise(given, n_target, binomial, sign, rng, residuals)
     return [_row(g, task, metric, best, step1.scaling, step1.loss_reps[:, i], ends[:, i],
                  given[:, i], truths[i], level) for i, g in enumerate(goals)]
 
@@ -308,10 +310,16 @@ def _score_replicates(best, loss, y, counts, binomial, rng, n_boot) -> np.ndarra
     return boot.residual_replicates(fitted, y, w, rng, n_boot, n_params=4)
 
 
-def _with_measurement_noise(oriented, n_target, binomial, sign, rng) -> np.ndarray:
-    """Add the target's own test-set noise: Binomial(n, p) / n for accuracy-type metrics."""
+def _with_measurement_noise(oriented, n_target, binomial, sign, rng,
+                            residuals: np.ndarray) -> np.ndarray:
+    """Add the target's own noise: Binomial(n, p) / n for accuracy-type metrics with a known
+    example count; otherwise a residual of the fit points around the chosen curve, drawn
+    with replacement (a prediction interval, not only the curve's)."""
     if not binomial or not np.isfinite(n_target).all():
-        return oriented
+        spread = residuals[np.isfinite(residuals)]
+        if not len(spread):
+            return oriented
+        return oriented + rng.choice(spread, size=np.shape(oriented))
     trials = np.maximum(np.round(n_target), 1).astype(np.int64)
     p = np.clip(sign * oriented, 0.0, 1.0)
     known = np.isfinite(p)  # NaN where the target has no real loss to read the curve at

@@ -49,7 +49,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 
 import tracker
 from tracker.errors import StorageError, unknown_name
-from tracker.evals.interface import VALIDATION_TASK, UnitResult
+from tracker.evals.interface import VALIDATION_TASK, MetricScore, UnitResult
 from tracker.evals.metrics import LOSS_PREFERENCE
 from tracker.store.example_rows import EXAMPLE_COLUMNS, LongRows
 from tracker.store.files import atomic_create, atomic_write, remove_stale_temporaries
@@ -467,7 +467,7 @@ def unit_record(unit: Unit, result: UnitResult, *, params: int | None, duration_
         "location": checkpoint.location,
         "task": result.task,
         "task_version": unit.evaluation.version,
-        "scores": [asdict(score) for score in result.scores],
+        "scores": [_score_fields(score) for score in result.scores],
         "extras": dict(result.extras),
         "dtype": unit.dtype,
         "device": device,
@@ -477,11 +477,34 @@ def unit_record(unit: Unit, result: UnitResult, *, params: int | None, duration_
     }
 
 
+def _score_fields(score: MetricScore) -> dict[str, Any]:
+    """``dataclasses.asdict`` of a MetricScore, whose fields are all scalars, without its
+    recursive deep copy (measurable in an import's many small units)."""
+    return {name: getattr(score, name) for name in SCORE_FIELDS}
+
+
+def _arrow_table(examples: pd.DataFrame) -> pa.Table:
+    """The per-example rows as an Arrow table. An empty frame's table depends only on its
+    columns and dtypes, so it is converted once per kind (an imported unit has no rows)."""
+    if len(examples):
+        return pa.Table.from_pandas(examples, preserve_index=False)
+    kind = tuple(zip(examples.columns, map(str, examples.dtypes), strict=True))
+    table = _EMPTY_TABLES.get(kind)
+    if table is None:
+        table = _EMPTY_TABLES.setdefault(kind, pa.Table.from_pandas(examples,
+                                                                    preserve_index=False))
+    return table
+
+
+SCORE_FIELDS = tuple(field.name for field in fields(MetricScore))
+_EMPTY_TABLES: dict[tuple, pa.Table] = {}
+
+
 def _sealed(unit: Unit, result: UnitResult, *, params: int | None, duration_s: float,
             device: str) -> tuple[dict[str, Any], pa.Table]:
     """A unit's sealed record and its table with the record in the metadata."""
     record = unit_record(unit, result, params=params, duration_s=duration_s, device=device)
-    table = pa.Table.from_pandas(result.examples, preserve_index=False)
+    table = _arrow_table(result.examples)
     record = sealed_record(record, table)
     table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode("utf-8")})
     return record, table
