@@ -169,3 +169,21 @@ def test_without_example_counts_the_interval_holds_a_new_evaluation_not_only_the
                       n_boot=200).rows
     assert row.given_loss_high - row.given_loss_low > 2 * 1.645 * sd * 0.8
     assert row.score_high - row.score_low > 2 * 1.645 * sd * 0.8
+
+
+def test_a_prediction_below_chance_is_clipped_to_chance_with_a_note():
+    """Small models can sit under chance (Pythia's ARC-Challenge: 0.22); the forecast of
+    a bigger one then says chance, flags the row and notes it."""
+    rng = np.random.default_rng(5)
+    points = ladder()
+    points["score"] = rng.binomial(2000, 0.22, len(points)) / 2000
+    points["chance"] = 0.25
+    result = forecast(points, ["640m"], n_boot=50)
+    (row,) = result.rows
+    assert row.below_chance and row.predicted_score == 0.25
+    assert row.score_low >= 0.25
+    assert any("toy/640m skill accuracy: the curve predicts below chance" in note
+               for note in result.notes)
+    points["chance"] = 0.1  # the same curve above a lower chance level: untouched
+    (row,) = forecast(points, ["640m"], n_boot=50).rows
+    assert not row.below_chance and 0.2 < row.predicted_score < 0.25

@@ -57,7 +57,7 @@ TOKEN_MATCH = 0.10  # a checkpoint within 10% of the asked token count stands fo
 COLUMNS = ("target", "params", "tokens", "step", "task", "metric", "curve", "predicted_loss",
            "loss_low", "loss_high", "true_loss", "predicted_score", "score_low", "score_high",
            "true_score", "error", "score_given_loss", "given_loss_low", "given_loss_high",
-           "error_given_loss")
+           "error_given_loss", "below_chance")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ class ForecastRow:
     given_loss_low: float
     given_loss_high: float
     error_given_loss: float
+    below_chance: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,11 @@ def forecast(points: pd.DataFrame, targets: Sequence[str], *,
         # a generator per series: its rows do not depend on which other series are there
         rng = np.random.default_rng([base_seed, zlib.crc32(f"{task}\0{metric}".encode())])
         rows += _series_rows(str(task), str(metric), series, step1, frame, rng, level, curves)
+    clipped = tuple(f"{row.target} {row.task} {row.metric}: the curve predicts below chance; "
+                    "the prediction is clipped to chance (below_chance)"
+                    for row in rows if row.below_chance)
     return Forecast(tuple(rows), step1.scaling, tuple(step1.codes), level,
-                    validated.notes + notes)
+                    validated.notes + notes + clipped)
 
 
 def _forecast_by_task(points: pd.DataFrame, targets: Sequence[str], feature: str,
@@ -297,8 +301,9 @@ def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
     residuals = y - best.sign * best.predict(loss)
     ends = sign * _with_measurement_noise(ends, n_target, binomial, sign, rng, residuals)
     given = sign * _with_measurement_noise(given, n_target, binomial, sign, rng, residuals)
+    floor = chance if binomial and higher and np.isfinite(chance_of(series, task)) else np.nan
     return [_row(g, task, metric, best, step1.scaling, step1.loss_reps[:, i], ends[:, i],
-                 given[:, i], truths[i], level) for i, g in enumerate(goals)]
+                 given[:, i], truths[i], level, floor) for i, g in enumerate(goals)]
 
 
 def _score_replicates(best, loss, y, counts, binomial, rng, n_boot) -> np.ndarray:
@@ -341,12 +346,19 @@ def _true(goal: Target, frame: pd.DataFrame, task: str, metric: str):
     return (float(row["loss"]), float(row["score"]), float(row["n"]))
 
 
-def _row(goal, task, metric, best, scaling, loss_rep, ends, given, truth, level) -> ForecastRow:
+def _row(goal, task, metric, best, scaling, loss_rep, ends, given, truth, level,
+         chance: float) -> ForecastRow:
+    """One target's row. Predictions and interval ends are clipped to the metric's range,
+    and an accuracy-type one to at least ``chance`` (NaN: no floor): a curve's value below
+    chance is an artefact of extrapolating it, and ``below_chance`` says it happened."""
     tail = 50.0 * (1.0 - level)
     true_loss, true_score, _ = truth
     low, high = metric_range(metric)
     predicted_loss = float(scaling.predict(goal.run.params, goal.tokens))
-    predicted = float(np.clip(best.predict(predicted_loss), low, high))
+    raw = float(best.predict(predicted_loss))
+    below = bool(np.isfinite(chance) and raw < chance)
+    low = max(low, chance) if np.isfinite(chance) else low
+    predicted = float(np.clip(raw, low, high))
     at_true = (float(np.clip(best.predict(true_loss), low, high)) if np.isfinite(true_loss)
                else np.nan)
     ends, given = np.clip(ends, low, high), np.clip(given, low, high)
@@ -359,5 +371,5 @@ def _row(goal, task, metric, best, scaling, loss_rep, ends, given, truth, level)
                        best.name, predicted_loss, float(low_l), float(high_l), true_loss,
                        predicted, float(low_s), float(high_s), true_score,
                        predicted - true_score, at_true, float(low_g), float(high_g),
-                       at_true - true_score)
+                       at_true - true_score, below)
 

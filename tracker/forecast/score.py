@@ -115,7 +115,7 @@ def refit(name: str, loss: np.ndarray, y: np.ndarray, w: np.ndarray, *,
 
 
 def _ladder_curve(x, a, x0, k, b):
-    return a / (1.0 + np.exp(-k * (x - x0))) + b
+    return a * logistic(k * (x - x0)) + b  # a / (1 + e^(-k (x - x0))) + b, overflow-free
 
 
 def fit_ladder_sigmoid(loss: np.ndarray, y: np.ndarray, w: np.ndarray,
