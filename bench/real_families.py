@@ -158,7 +158,8 @@ def olmo2(out: Path, args, output: Output) -> None:
     tasks = [f"{t}_{fmt}_5shot" for t in OLMO2_MC for fmt in ("mc", "rc")]
     started = time.perf_counter()
     points = points_of(run, tasks)
-    points = points[points["family"] == "olmo-2"]
+    # the two histories; the annealed 7B (one checkpoint, other data) is the forecast's target
+    points = points[(points["family"] == "olmo-2") & points["size"].isin(["7B", "13B"])]
     trained = points[points["step"] > 0]  # step 0 (random weights) sits alone at loss 12.3-12.6
     subsets = {"7B": points[points["size"] == "7B"], "13B": points[points["size"] == "13B"],
                "7B+13B": points, "7B, step > 0": trained[trained["size"] == "7B"],
