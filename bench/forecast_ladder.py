@@ -34,7 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tracker.cli import main as tracker
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_forecast  # noqa: E402  (the Pythia split reads its points as its table does)
+
+from tracker.cli import main as tracker  # noqa: E402
 from tracker.forecast import forecast
 from tracker.forecast import ladder_paper as paper
 from tracker.forecast.feature import VALIDATION_FEATURE
@@ -52,7 +55,7 @@ GRID = tuple(paper.Protocol(f"{feature_name}, {curve_name}, window {window}", fe
                  (5, 1)))
 
 
-PYTHIA_TASKS = ("arc_easy", "arc_challenge", "piqa", "sciq", "winogrande")
+PYTHIA_TASKS = bench_forecast.TASKS
 PYTHIA_FIT = ("70m", "160m", "410m")
 PYTHIA_TARGETS = ("1.4b", "2.8b")
 PYTHIA_MIN_STEP = 1000  # after the proxy's gap (docs/pythia.md), as docs/forecast.md's table
@@ -61,12 +64,7 @@ PYTHIA_MIN_STEP = 1000  # after the proxy's gap (docs/pythia.md), as docs/foreca
 def pythia_split(run: Path, protocols: dict[str, dict], n_boot: int,
                  seed: int) -> dict[str, pd.DataFrame]:
     """The Pythia split, one accuracy table per protocol (``forecast`` keyword options)."""
-    if not (run / "units").is_dir():
-        code = tracker(["import", "lm-eval", "--published", "pythia-v1", "--run", str(run),
-                        "--quiet"])
-        if code != 0:
-            sys.exit(f"tracker import exited {code}")
-    points, _ = read_run(run, tasks=[*PYTHIA_TASKS, "validation"])
+    points = bench_forecast.load_points(run)  # imports the shipped evaluations if absent
     points = points[points["metric"].isin(["accuracy", "proxy_ln_lambada_openai_ppl"])]
     out = {}
     for name, options in protocols.items():
