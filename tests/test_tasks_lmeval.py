@@ -289,3 +289,35 @@ def test_eval_resumes_and_keeps_fewshot_settings_apart(tmp_path, capsys):
     labels = sorted(setting_of(r["identity"]).label for r in records)
     assert labels == ["limit=all dtype=float32 fewshot=0"] * 2 + \
         ["limit=all dtype=float32 fewshot=1"] * 2
+
+
+def test_resume_stops_on_other_requests(tmp_path, capsys, monkeypatch):
+    """Stored lm-eval units are checked on resume: when lm-eval renders other requests
+    under the same identity, `tracker eval` stops in one line, exits non-zero, computes
+    nothing and leaves the stored units as they were."""
+    from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+    from tracker.cli import main
+    from tracker.tasks import lmeval
+
+    save_local_family(tmp_path / "family", trained_tokenizer(), sizes=("s1",), steps=(0,),
+                      max_positions=128)
+    write_jsonl(tmp_path / "validation.jsonl", SAMPLE_DOCUMENTS)
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    run = tmp_path / "run"
+    args = ["eval", "--family", str(tmp_path / "family"), "--validation",
+            str(tmp_path / "validation.jsonl"), "--run", str(run), "--device", "cpu",
+            "--no-report", "--quiet", "--tasks", f"lm-eval:arc_easy@{data}"]
+    assert main(args) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in (run / "units").rglob("*.parquet")}
+    real = lmeval.requests_sha256
+    monkeypatch.setattr(lmeval, "requests_sha256", lambda tasks: "f" * 64)
+    assert main(args) != 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and err[0].startswith("tracker: error: stored unit "), err
+    assert "lm-eval now builds other requests for 'lm-eval:arc_easy'" in err[0]
+    assert "sha256 ffffffffffff now" in err[0] and "new --run directory" in err[0]
+    assert {p: p.read_bytes() for p in (run / "units").rglob("*.parquet")} == before
+    monkeypatch.setattr(lmeval, "requests_sha256", real)
+    assert main(args) == 0
+    assert "computed 0 units, 2 already stored" in capsys.readouterr().out

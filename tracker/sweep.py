@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from tracker.errors import CheckpointLoadError, StorageError
+from tracker.errors import CheckpointLoadError, StorageError, TrackerError
 from tracker.evals.interface import VALIDATION_TASK, EvalSettings, Evaluation
 from tracker.families.catalog import Checkpoint
 from tracker.store.run_store import RunStore
@@ -87,7 +87,7 @@ def evaluate_units(lm: LoadedModel, checkpoint: Checkpoint, evaluations: Sequenc
     done = []
     for evaluation in evaluations:
         unit = Unit(checkpoint, evaluation, settings.limit, lm.dtype, settings.context_length)
-        if store.has(unit):
+        if is_stored(store, unit):
             summary.skipped += 1
             continue
         started = time.perf_counter()
@@ -109,6 +109,23 @@ def evaluate_units(lm: LoadedModel, checkpoint: Checkpoint, evaluations: Sequenc
     return done
 
 
+def is_stored(store: RunStore, unit: Unit) -> bool:
+    """Whether ``unit`` is stored (its file verifies) and so is skipped.
+
+    An evaluation whose inputs could change under an unchanged identity checks the stored
+    record first: one with a ``stored_mismatch(record, limit)`` method (lm-eval tasks,
+    whose rendered requests are hashed into each unit) returns what differs, and the
+    sweep stops before any work in one line (TrackerError) rather than mix the two."""
+    record = store.stored_record(unit)
+    if record is None:
+        return False
+    check = getattr(unit.evaluation, "stored_mismatch", None)
+    problem = check(record, unit.limit) if check is not None else None
+    if problem:
+        raise TrackerError(f"stored unit {unit.label} [{unit.key}]: {problem}")
+    return True
+
+
 def run_sweep(units: Sequence[Unit], store: RunStore, *, load: Loader,
               settings: EvalSettings, shard: Shard = Shard(), prefetch: bool = True
               ) -> SweepSummary:
@@ -120,13 +137,13 @@ def run_sweep(units: Sequence[Unit], store: RunStore, *, load: Loader,
     reports failures at the end. A storage failure that every later write would share
     raises StorageError (see the module docstring).
 
-    Stored units are verified before they are skipped (``store.has``): a corrupt file is
-    moved aside and its unit computed again.
+    Stored units are verified before they are skipped (:func:`is_stored`): a corrupt file
+    is moved aside and its unit computed again.
     """
     summary = SweepSummary()
     started = time.perf_counter()
     mine = [(c, us) for i, (c, us) in enumerate(_group_by_checkpoint(units)) if shard.owns(i)]
-    pending = [(c, todo) for c, us in mine if (todo := [u for u in us if not store.has(u)])]
+    pending = [(c, todo) for c, us in mine if (todo := [u for u in us if not is_stored(store, u)])]
     summary.skipped = sum(len(us) for _, us in mine) - sum(len(us) for _, us in pending)
     bar = tqdm(total=sum(len(us) for _, us in pending), desc="units", unit="unit",
                disable=not settings.progress, position=shard.index)

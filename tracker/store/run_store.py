@@ -119,8 +119,13 @@ class RunStore:
     def has(self, unit: Unit) -> bool:
         """Whether the unit is stored and its file verifies; a corrupt file is moved aside
         (``corrupt/``) and the unit counts as not stored."""
+        return self.stored_record(unit) is not None
+
+    def stored_record(self, unit: Unit) -> dict[str, Any] | None:
+        """The verified record of ``unit``'s file; None when it is not stored (or corrupt,
+        and then moved aside as by :meth:`has`)."""
         path = self.path(unit)
-        return path.is_file() and self._verify(path) is not None
+        return self._verify(path) if path.is_file() else None
 
     def write(self, unit: Unit, result: UnitResult, *, params: int | None,
               duration_s: float, device: str) -> Path:

@@ -53,6 +53,7 @@ class LmEvalTask:
     requested_fewshot: int | None = None
     seed: int = 1234
     _built: dict = field(default_factory=dict, compare=False, repr=False)
+    _request_hashes: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -90,6 +91,27 @@ class LmEvalTask:
             self._built[limit] = _build(self.source, self.fewshot_by_task(), self.seed, limit)
         return self._built[limit]
 
+    def requests_hash(self, limit: int | None) -> str:
+        """:func:`requests_sha256` of the requests built for ``limit``, computed once."""
+        if limit not in self._request_hashes:
+            self._request_hashes[limit] = requests_sha256(self.built(limit)["tasks"])
+        return self._request_hashes[limit]
+
+    def stored_mismatch(self, record: dict[str, Any], limit: int | None) -> str | None:
+        """What differs between a stored unit's requests and those lm-eval builds now (the
+        sweep's resume check, :func:`tracker.sweep.is_stored`); None when they are the same.
+        A unit without the hash counts as different: the check is not skipped by its
+        absence."""
+        stored = (record.get("extras") or {}).get("requests_sha256")
+        now = self.requests_hash(limit)
+        if stored == now:
+            return None
+        was = f"sha256 {stored[:12]}" if isinstance(stored, str) else "no requests hash"
+        return (f"lm-eval now builds other requests for '{self.name}' ({was} stored, "
+                f"sha256 {now[:12]} now) under the same config, data, few-shot and lm-eval "
+                "version, so its rendering is not reproducible here; evaluate it into a "
+                "new --run directory to keep the two apart")
+
     def examples(self, limit: int | None = None) -> tuple[Example, ...]:
         """The rendered documents as tracker examples (for ``tracker tasks show``); a
         document with one context per choice shows each whole pair as a choice."""
@@ -124,7 +146,7 @@ class LmEvalTask:
             scores = next(iter(per_task.values()))
         extras = {"n_examples": len(frame), "seconds": seconds,
                   "examples_per_second": len(frame) / seconds if seconds > 0 else float("inf"),
-                  "requests_sha256": requests_sha256(tasks)}
+                  "requests_sha256": self.requests_hash(settings.limit)}
         if len(tasks) > 1:
             extras["subtasks"] = {name: {s.metric: s.score for s in task_scores}
                                   for name, task_scores in per_task.items()}
