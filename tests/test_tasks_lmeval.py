@@ -159,7 +159,6 @@ def test_tag_gives_one_task_each(tmp_path):
     ("fda", "Python class task"),
     ("humaneval", "unsafe code"),
     ("mmmu_val_art", "multimodal"),
-    ("wikitext", "loglikelihood_rolling"),
     ("arc_easyy", "did you mean 'arc_easy'"),
 ])
 def test_refused_in_one_line(name, message):
@@ -234,6 +233,49 @@ def test_arc_easy_equals_simple_evaluate(tmp_path):
     assert ours.score("acc_norm").score == pytest.approx(results["acc_norm,none"], abs=1e-12)
     assert list(ours.examples["accuracy"]) == [s["acc"] for s in samples]
     assert list(ours.examples["acc_norm"]) == [s["acc_norm"] for s in samples]
+
+
+WIKITEXT_PAGES = [
+    " = Valkyria Chronicles = \n Senjo no Valkyria 3 : Unrecorded Chronicles is a tactical "
+    "role @-@ playing video game . It was released in 2011 , and sold 1 @,@ 000 copies . \n",
+    " = Tower = \n The tower is 324 metres ( 1 @,@ 063 ft ) tall , about the same height as "
+    "an 81 @-@ storey building . " * 12,
+    " = Short = \n A line . \n",
+]
+
+
+def test_wikitext_equals_simple_evaluate(tmp_path):
+    """A loglikelihood_rolling task (wikitext, its YAML's detokenizer and process_results):
+    each document's log-likelihood, and bits per byte, byte and word perplexity, equal
+    lm-eval's own run on the same saved model and rows; the long page rolls over several
+    windows of the model's 64 positions."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tracker.lm.loading import LoadedModel
+
+    data = write_rows(tmp_path / "wikitext", "test", [{"page": p} for p in WIKITEXT_PAGES])
+    model_dir = tmp_path / "model"
+    built = tiny_lm(seed=5, max_positions=64)
+    built.model.save_pretrained(model_dir)
+    built.tokenizer.save_pretrained(model_dir)
+    lm = LoadedModel.wrap(AutoModelForCausalLM.from_pretrained(model_dir).eval(),
+                          AutoTokenizer.from_pretrained(model_dir))
+    task = resolve_tasks([f"lm-eval:wikitext@{data}"])[0]
+    assert task.kind == "lm-eval task"
+    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    assert max(ours.examples["tokens"]) > 3 * lm.max_length  # several windows
+    output = _simple_evaluate(model_dir, task.source)
+    samples = sorted(output["samples"]["wikitext"], key=lambda s: s["doc_id"])
+    theirs = [float(s["filtered_resps"][0]) for s in samples]
+    mine = list(-ours.examples["nll_nats"])
+    print(f"wikitext: per-document ll {mine} against lm-eval's {theirs}")
+    assert mine == pytest.approx(theirs, rel=1e-6)
+    results = output["results"]["wikitext"]
+    for metric in ("bits_per_byte", "byte_perplexity", "word_perplexity"):
+        assert ours.score(metric).score == pytest.approx(results[f"{metric},none"], rel=1e-6)
+    # lm-eval counts the page before its detokenizer: the bytes are the raw page's
+    assert list(ours.examples["bytes"]) == [len(p.encode("utf-8")) for p in WIKITEXT_PAGES]
+    assert ours.score("bits_per_byte").stderr > 0
 
 
 def _instances_by_doc(task):

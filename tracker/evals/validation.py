@@ -25,7 +25,6 @@ import pandas as pd
 from tracker.config import PROJECT_ROOT, VALIDATION_DIR, StrictModel, load_model
 from tracker.errors import TrackerError, unknown_name
 from tracker.evals.interface import VALIDATION_TASK, EvalSettings, MetricScore, UnitResult
-from tracker.lm.requests import prefix_token_id
 from tracker.lm.token_cache import encode_texts
 
 if TYPE_CHECKING:  # the model code (and torch) loads when a checkpoint is scored
@@ -160,24 +159,13 @@ class ValidationLoss:
         }
 
     def evaluate(self, lm: LoadedModel, settings: EvalSettings) -> UnitResult:
-        from tracker.lm.batching import validation_tokens
-        from tracker.lm.rolling import Window, rolling_windows, score_windows
+        from tracker.lm.rolling import document_nll
 
         documents = self.validation.documents[: settings.limit]
         tokens = self._tokens(lm.tokenizer)[: len(documents)]
-        max_length = min(lm.max_length, self.context_length or lm.max_length)
-        prefix = prefix_token_id(lm.tokenizer)
-        windows: list[Window] = [
-            window
-            for index, ids in enumerate(tokens)
-            for window in rolling_windows(ids, prefix, max_length, document=index)
-        ]
-        window_nll = score_windows(lm.model, windows, device=lm.device,
-                                   batch_tokens=validation_tokens(lm, settings.batch_size,
-                                                                  max_length),
-                                   progress=settings.progress)
-        nll = np.zeros(len(documents))
-        np.add.at(nll, [w.document for w in windows], window_nll)
+        nll = document_nll(lm, tokens,
+                           max_length=min(lm.max_length, self.context_length or lm.max_length),
+                           batch_size=settings.batch_size, progress=settings.progress)
         n_tokens = np.array([len(ids) for ids in tokens], dtype=np.int64)
         n_bytes = np.array([len(d.encode("utf-8")) for d in documents], dtype=np.int64)
         return summarize(nll, n_tokens, n_bytes)
@@ -198,15 +186,15 @@ def summarize(nll: np.ndarray, n_tokens: np.ndarray, n_bytes: np.ndarray) -> Uni
         "bits_per_byte": nll / (ln2 * np.maximum(n_bytes, 1)),
     })
     scores = (
-        _ratio_score("bits_per_byte", nll / ln2, n_bytes),
-        _ratio_score("nats_per_token", nll, n_tokens),
+        ratio_score("bits_per_byte", nll / ln2, n_bytes),
+        ratio_score("nats_per_token", nll, n_tokens),
     )
     extras = {"total_nats": float(nll.sum()), "total_tokens": int(n_tokens.sum()),
               "total_bytes": int(n_bytes.sum())}
     return UnitResult(VALIDATION_TASK, scores, examples, extras)
 
 
-def _ratio_score(metric: str, numerator: np.ndarray, denominator: np.ndarray) -> MetricScore:
+def ratio_score(metric: str, numerator: np.ndarray, denominator: np.ndarray) -> MetricScore:
     """sum(numerator) / sum(denominator), with the delta-method standard error over
     documents (nan for a single document)."""
     total = float(denominator.sum())

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from tracker.lm.forward import token_nll
+from tracker.lm.requests import prefix_token_id
+
+if TYPE_CHECKING:
+    from tracker.lm.requests import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,24 @@ def batch_inputs(batch: Sequence[Window]) -> torch.Tensor:
     for row, window in enumerate(batch):
         inputs[row, : len(window.inputs)] = torch.tensor(window.inputs)
     return inputs
+
+
+def document_nll(lm: LoadedModel, tokens: Sequence[Sequence[int]], *, max_length: int,
+                 batch_size: int | None, progress: bool = False) -> np.ndarray:
+    """Negative log-likelihood (nats, float64) of each whole document, every token predicted
+    once in rolling windows of at most ``max_length`` inputs: the validation loss's and
+    lm-eval's ``loglikelihood_rolling`` (:mod:`tracker.tasks.lmeval_rows`) one scorer."""
+    from tracker.lm.batching import validation_tokens
+
+    prefix = prefix_token_id(lm.tokenizer)
+    windows = [window for index, ids in enumerate(tokens)
+               for window in rolling_windows(ids, prefix, max_length, document=index)]
+    window_nll = score_windows(lm.model, windows, device=lm.device,
+                               batch_tokens=validation_tokens(lm, batch_size, max_length),
+                               progress=progress)
+    nll = np.zeros(len(tokens))
+    np.add.at(nll, [w.document for w in windows], window_nll)
+    return nll
 
 
 @torch.inference_mode()

@@ -123,8 +123,7 @@ class LmEvalTask:
     def evaluate(self, lm: LoadedModel, settings: EvalSettings) -> UnitResult:
         import pandas as pd
 
-        from tracker.evals import metrics
-        from tracker.tasks.lmeval_rows import metric_specs, score_instances, task_rows
+        from tracker.tasks.lmeval_rows import score_instances, task_rows, task_scores
 
         loaded = self.built(settings.limit)
         tasks = loaded["tasks"]
@@ -134,8 +133,7 @@ class LmEvalTask:
         for task_name, task in tasks.items():
             rows, n_choices = task_rows(lm, task, scored, settings.limit)
             frame = pd.DataFrame(rows)
-            specs = metric_specs(task.OUTPUT_TYPE, list(frame.columns), task.higher_is_better())
-            per_task[task_name] = metrics.aggregate(frame, specs, n_choices)
+            per_task[task_name] = task_scores(task, frame, n_choices)
             frames.append(frame.assign(subtask=task_name) if len(tasks) > 1 else frame)
         seconds = time.perf_counter() - started
         frame = pd.concat(frames, ignore_index=True)
@@ -251,6 +249,8 @@ def _as_example(task: Any, doc_id: int, instances: list[Any]) -> Example:
         return MultipleChoiceExample(example_id, "", tuple(i.args[0] + i.args[1]
                                                            for i in instances),
                                      gold_index(task, doc, choices))
+    if task.OUTPUT_TYPE == "loglikelihood_rolling":  # one whole document, scored
+        return GenerativeExample(example_id, "", (instances[0].args[0],))
     context, second = instances[0].args[0], instances[0].args[1]
     if task.OUTPUT_TYPE == "loglikelihood":
         return GenerativeExample(example_id, context, (second,))

@@ -261,8 +261,6 @@ def _refuse(name: str, config: dict[str, Any]) -> None:
         (int(config.get("repeats") or 1) > 1, "repeats generations (sampling)"),
         (bool(generation.get("do_sample")) or float(generation.get("temperature") or 0) > 0,
          "samples its generations"),
-        (config.get("output_type") == "loglikelihood_rolling",
-         "is a loglikelihood_rolling task (use tracker's validation loss)"),
     ]
     for refused, reason in reasons:
         if refused:

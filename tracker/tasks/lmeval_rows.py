@@ -15,17 +15,27 @@ lm-eval's default 256). :func:`task_rows` then runs lm-eval's own ``apply_filter
 - generate_until: each of lm-eval's numeric per-document metrics per filter (``exact_match``
   for the filter ``none``, else ``exact_match[strict-match]``, the import's naming), plus
   ``target_nll`` of the target after the prompt and the token edit distance between the
-  generation and the target, its continuous twins.
+  generation and the target, its continuous twins;
+- loglikelihood_rolling: each document scored whole by the validation loss's rolling scorer
+  (:func:`tracker.lm.rolling.document_nll`: lm-eval's windows, context 1, the model's
+  maximum length); lm-eval's ``process_results`` gives the word and byte counts, and the
+  aggregates are lm-eval's ratios of sums: ``bits_per_byte``, ``byte_perplexity`` and
+  ``word_perplexity``, with ``nats_per_token`` beside them, standard errors by the delta
+  method over documents (:func:`rolling_scores`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tracker.errors import TrackerError
 from tracker.evals import metrics
+from tracker.evals.interface import MetricScore
 from tracker.lm import token_cache
 from tracker.lm.requests import GenerationRequest, LoglikelihoodRequest, LoglikelihoodResult
 
@@ -41,11 +51,13 @@ GENERATION_TWINS = ("token_edit_distance", "token_edit_distance_norm", "target_n
 
 @dataclasses.dataclass
 class Scored:
-    """tracker's answers, by ``id(instance)``: log-likelihood results (with token counts)
-    and, for generate_until, the target's log-likelihood results (one per target)."""
+    """tracker's answers, by ``id(instance)``: log-likelihood results (with token counts),
+    for generate_until the target's log-likelihood results (one per target), and for
+    loglikelihood_rolling the document's token count."""
 
     loglikelihood: dict[int, LoglikelihoodResult]
     targets: dict[int, list[LoglikelihoodResult]]
+    document_tokens: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
 def score_instances(lm: LoadedModel, tasks: dict[str, Any], batch_size: int | None) -> Scored:
@@ -68,6 +80,9 @@ def score_instances(lm: LoadedModel, tasks: dict[str, Any], batch_size: int | No
     results = scoring.loglikelihood(lm, [LoglikelihoodRequest(c, t) for _, c, t in pairs],
                                     batch_size=batch_size)
     scored = Scored({}, defaultdict(list))
+    rolling = [i for i in instances if i.request_type == "loglikelihood_rolling"]
+    if rolling:
+        scored.document_tokens = _score_rolling(lm, rolling, batch_size)
     by_id = {id(i): i for i in instances}
     for (key, _, _), result in zip(pairs, results, strict=True):
         instance = by_id[key]
@@ -82,6 +97,20 @@ def score_instances(lm: LoadedModel, tasks: dict[str, Any], batch_size: int | No
         for instance, text in zip(generating, texts, strict=True):
             instance.resps.append(text)
     return scored
+
+
+def _score_rolling(lm: LoadedModel, instances: list[Any], batch_size: int | None
+                   ) -> dict[int, int]:
+    """Answer each loglikelihood_rolling request as lm-eval does, with the document's summed
+    log-likelihood (a float), here from tracker's rolling scorer; each document's token
+    count by ``id(instance)``."""
+    from tracker.lm.rolling import document_nll
+
+    tokens = token_cache.encode_texts(lm.tokenizer, [i.args[0] for i in instances])
+    nll = document_nll(lm, tokens, max_length=lm.max_length, batch_size=batch_size)
+    for instance, value in zip(instances, nll, strict=True):
+        instance.resps.append(-float(value))
+    return {id(instance): len(ids) for instance, ids in zip(instances, tokens, strict=True)}
 
 
 def _generation_request(lm: LoadedModel, instance: Any) -> GenerationRequest:
@@ -123,6 +152,10 @@ def task_rows(lm: LoadedModel, task: Any, scored: Scored, limit: int | None
             if "acc_norm" in theirs.get("none", {}):
                 row["acc_norm"] = float(theirs["none"]["acc_norm"])
             n_choices.append(len(choices))
+        elif kind == "loglikelihood_rolling":
+            counts = theirs.get("none") or next(iter(theirs.values()))
+            row |= _rolling_row(instances[0], counts, scored)
+            n_choices.append(1)
         elif kind == "loglikelihood":
             result = scored.loglikelihood[id(instances[0])]
             row |= {"target_nll": -result.logprob,
@@ -154,6 +187,53 @@ def _generation_row(lm: LoadedModel, task: Any, doc: dict, instance: Any, scored
              for target_ids, result in zip(ids[1:], scored.targets[id(instance)], strict=True)]
     ours = metrics.generative_scores(generation.strip(), ids[0], targets, twins)
     return row | {name: ours[name] for name in GENERATION_TWINS} | {"generation": generation}
+
+
+def _rolling_row(instance: Any, theirs: dict[str, Any], scored: Scored) -> dict[str, Any]:
+    """One document's log-likelihood and lm-eval's counts (its ``(loglikelihood, count)``
+    pairs: words for word_perplexity, UTF-8 bytes for the other two)."""
+    nll = -float(instance.resps[0])
+    row: dict[str, Any] = {"nll_nats": nll, "tokens": scored.document_tokens[id(instance)]}
+    for metric, column in (("word_perplexity", "words"), ("bits_per_byte", "bytes"),
+                           ("byte_perplexity", "bytes")):
+        if metric in theirs:
+            row[column] = int(theirs[metric][1])
+    if "bytes" in row:
+        row["bits_per_byte"] = nll / (math.log(2) * max(row["bytes"], 1))
+    return row
+
+
+def rolling_scores(frame: Any) -> tuple[MetricScore, ...]:
+    """lm-eval's aggregates of a loglikelihood_rolling task, ratios of sums over documents
+    (``bits_per_byte`` = nats / (ln 2 bytes), the perplexities exp(nats / count)), each with
+    the delta-method standard error of :func:`tracker.evals.validation.ratio_score`."""
+    from tracker.evals.validation import ratio_score
+
+    nll = frame["nll_nats"].to_numpy(dtype=np.float64)
+    scores = []
+    if "bytes" in frame:
+        n_bytes = frame["bytes"].to_numpy(dtype=np.float64)
+        scores.append(ratio_score("bits_per_byte", nll / math.log(2), n_bytes))
+        scores.append(_perplexity("byte_perplexity", ratio_score("nats", nll, n_bytes)))
+    if "words" in frame:
+        scores.append(_perplexity("word_perplexity",
+                                  ratio_score("nats", nll, frame["words"].to_numpy(np.float64))))
+    scores.append(ratio_score("nats_per_token", nll, frame["tokens"].to_numpy(np.float64)))
+    return tuple(scores)
+
+
+def _perplexity(metric: str, nats: MetricScore) -> MetricScore:
+    """exp of a nats-per-unit ratio; standard error exp(r) * se(r) (delta method)."""
+    value = math.exp(nats.score)
+    return MetricScore(metric, value, value * nats.stderr, nats.n, higher_is_better=False)
+
+
+def task_scores(task: Any, frame: Any, n_choices: list[int]) -> tuple[MetricScore, ...]:
+    """A task's aggregate scores from its rows (:func:`task_rows`)."""
+    if task.OUTPUT_TYPE == "loglikelihood_rolling":
+        return rolling_scores(frame)
+    specs = metric_specs(task.OUTPUT_TYPE, list(frame.columns), task.higher_is_better())
+    return metrics.aggregate(frame, specs, n_choices)
 
 
 def gold_index(task: Any, doc: dict, choices: list[str]) -> int:
