@@ -199,42 +199,6 @@ def _simple_evaluate(model_dir, source, limit=None):
         task_manager=TaskManager(include_path=str(directory), include_defaults=False))
 
 
-def test_arc_easy_equals_simple_evaluate(tmp_path):
-    """Accuracy, acc_norm and every choice's log-likelihood equal lm-eval's own run on the
-    same saved model and rows (docs/tasks.md states 1e-5)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tracker.lm.loading import LoadedModel
-
-    rows = [{**row, "id": f"{row['id']}-{i}"} for i in range(4) for row in ARC_ROWS]
-    data = write_rows(tmp_path / "arc", "test", rows)
-    model_dir = tmp_path / "model"
-    built = tiny_lm(seed=3)
-    built.model.save_pretrained(model_dir)
-    built.tokenizer.save_pretrained(model_dir)
-    lm = LoadedModel.wrap(AutoModelForCausalLM.from_pretrained(model_dir).eval(),
-                          AutoTokenizer.from_pretrained(model_dir))
-    task = resolve_tasks([f"lm-eval:arc_easy@{data}"])[0]
-    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
-    output = _simple_evaluate(model_dir, task.source)
-    samples = sorted(output["samples"]["arc_easy"], key=lambda s: s["doc_id"])
-    theirs = np.array([[float(r[0][0]) for r in s["resps"]] for s in samples], dtype=object)
-    from tracker.tasks.lmeval_rows import score_instances
-
-    scored = score_instances(lm, task.built(None)["tasks"], 4)
-    mine = [[scored.loglikelihood[id(i)].logprob for i in instances]
-            for instances in _instances_by_doc(task.built(None)["tasks"]["arc_easy"])]
-    worst = max(abs(a - b) for m, t in zip(mine, theirs, strict=True)
-                for a, b in zip(m, t, strict=True))
-    print(f"arc_easy: {len(samples)} documents, max |ll diff| {worst:.2e}")
-    assert worst < 1e-5
-    results = output["results"]["arc_easy"]
-    assert ours.score("accuracy").score == pytest.approx(results["acc,none"], abs=1e-12)
-    assert ours.score("acc_norm").score == pytest.approx(results["acc_norm,none"], abs=1e-12)
-    assert list(ours.examples["accuracy"]) == [s["acc"] for s in samples]
-    assert list(ours.examples["acc_norm"]) == [s["acc_norm"] for s in samples]
-
-
 WIKITEXT_PAGES = [
     " = Valkyria Chronicles = \n Senjo no Valkyria 3 : Unrecorded Chronicles is a tactical "
     "role @-@ playing video game . It was released in 2011 , and sold 1 @,@ 000 copies . \n",
@@ -249,17 +213,8 @@ def test_wikitext_equals_simple_evaluate(tmp_path):
     each document's log-likelihood, and bits per byte, byte and word perplexity, equal
     lm-eval's own run on the same saved model and rows; the long page rolls over several
     windows of the model's 64 positions."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tracker.lm.loading import LoadedModel
-
     data = write_rows(tmp_path / "wikitext", "test", [{"page": p} for p in WIKITEXT_PAGES])
-    model_dir = tmp_path / "model"
-    built = tiny_lm(seed=5, max_positions=64)
-    built.model.save_pretrained(model_dir)
-    built.tokenizer.save_pretrained(model_dir)
-    lm = LoadedModel.wrap(AutoModelForCausalLM.from_pretrained(model_dir).eval(),
-                          AutoTokenizer.from_pretrained(model_dir))
+    model_dir, lm = _saved_tiny_lm(tmp_path, seed=5, max_positions=64)
     task = resolve_tasks([f"lm-eval:wikitext@{data}"])[0]
     assert task.kind == "lm-eval task"
     ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
@@ -276,6 +231,127 @@ def test_wikitext_equals_simple_evaluate(tmp_path):
     # lm-eval counts the page before its detokenizer: the bytes are the raw page's
     assert list(ours.examples["bytes"]) == [len(p.encode("utf-8")) for p in WIKITEXT_PAGES]
     assert ours.score("bits_per_byte").stderr > 0
+
+
+def _saved_tiny_lm(tmp_path, seed, max_positions=256):
+    """A tiny model saved as a user's checkpoint directory, and tracker's model loaded from
+    it (both sides read the same files)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tracker.lm.loading import LoadedModel
+
+    model_dir = tmp_path / "model"
+    built = tiny_lm(seed=seed, max_positions=max_positions)
+    built.model.save_pretrained(model_dir)
+    built.tokenizer.save_pretrained(model_dir)
+    return model_dir, LoadedModel.wrap(AutoModelForCausalLM.from_pretrained(model_dir).eval(),
+                                       AutoTokenizer.from_pretrained(model_dir))
+
+
+def _choice_lls(lm, task, name):
+    """tracker's log-likelihood of every choice, per document in doc order."""
+    from tracker.tasks.lmeval_rows import score_instances
+
+    tasks = task.built(None)["tasks"]
+    scored = score_instances(lm, tasks, 4)
+    return [[scored.loglikelihood[id(i)].logprob for i in instances]
+            for instances in _instances_by_doc(tasks[name])]
+
+
+def _their_lls(output, name):
+    samples = sorted(output["samples"][name], key=lambda s: s["doc_id"])
+    return [[float(r[0][0]) for r in s["resps"]] for s in samples], samples
+
+
+OPENBOOKQA_ROWS = [
+    {"id": f"7-{i}", "question_stem": stem, "answerKey": key,
+     "choices": {"text": texts, "label": ["A", "B", "C", "D"]}}
+    for i, (stem, texts, key) in enumerate([
+        ("The sun is responsible for", ["puppies learning new tricks", "children growing up",
+                                        "flowers wilting in a vase", "plants sprouting"], "D"),
+        ("When food is reduced in the stomach", ["the mind needs time to digest",
+                                                 "take a second to digest what I said",
+                                                 "nutrients are being deconstructed",
+                                                 "reader's digest is a body of works"], "C"),
+        ("A magnet will stick to", ["a belt buckle", "a wooden table", "a plastic cup",
+                                    "a paper plate"], "A"),
+    ] * 3)]
+
+
+@pytest.mark.parametrize(("name", "split_rows", "seed"), [
+    ("arc_easy", lambda: [{**row, "id": f"{row['id']}-{i}"} for i in range(4)
+                          for row in ARC_ROWS], 3),
+    ("openbookqa", lambda: OPENBOOKQA_ROWS, 11),  # a registered task the issue does not name
+])
+def test_multiple_choice_equals_simple_evaluate(tmp_path, name, split_rows, seed):
+    """Accuracy, acc_norm and every choice's log-likelihood equal lm-eval's own run on the
+    same saved model and rows (docs/tasks.md states 1e-5)."""
+    data = write_rows(tmp_path / name, "test", split_rows())
+    model_dir, lm = _saved_tiny_lm(tmp_path, seed=seed)
+    task = resolve_tasks([f"lm-eval:{name}@{data}"])[0]
+    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    output = _simple_evaluate(model_dir, task.source)
+    theirs, samples = _their_lls(output, name)
+    mine = _choice_lls(lm, task, name)
+    worst = max(abs(a - b) for m, t in zip(mine, theirs, strict=True)
+                for a, b in zip(m, t, strict=True))
+    print(f"{name}: {len(samples)} documents, max |ll diff| {worst:.2e}")
+    assert worst < 1e-5
+    results = output["results"][name]
+    assert ours.score("accuracy").score == pytest.approx(results["acc,none"], abs=1e-12)
+    assert ours.score("acc_norm").score == pytest.approx(results["acc_norm,none"], abs=1e-12)
+    assert list(ours.examples["accuracy"]) == [s["acc"] for s in samples]
+    assert list(ours.examples["acc_norm"]) == [s["acc_norm"] for s in samples]
+
+
+def test_generate_until_with_a_regex_filter_equals_simple_evaluate(tmp_path):
+    """bbh_zeroshot_boolean_expressions (generate_until; its filters: take_first, and a regex
+    that extracts True/False): tracker's greedy generations are lm-eval's byte for byte, and
+    exact match under each filter equals lm-eval's, per document and in aggregate."""
+    rows = [{"input": expression, "target": target} for expression, target in [
+        ("not ( True ) and ( True ) is", "False"), ("True and not not ( not False ) is", "True"),
+        ("not True or ( False and True ) is", "False"), ("False or not ( True ) and True is",
+                                                          "False")]]
+    data = write_rows(tmp_path / "bbh", "test", rows)
+    model_dir, lm = _saved_tiny_lm(tmp_path, seed=12, max_positions=512)
+    name = "bbh_zeroshot_boolean_expressions"
+    task = resolve_tasks([f"lm-eval:{name}@{data}"])[0]
+    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    output = _simple_evaluate(model_dir, task.source)
+    samples = sorted(output["samples"][name], key=lambda s: (s["filter"], s["doc_id"]))
+    by_filter = {f: [s for s in samples if s["filter"] == f]
+                 for f in ("strict-match", "flexible-extract")}
+    generations = [s["resps"][0][0] for s in by_filter["strict-match"]]
+    assert list(ours.examples["generation"]) == generations
+    for filter_name, filtered in by_filter.items():
+        column = f"exact_match[{filter_name}]"
+        assert list(ours.examples[column]) == [float(s["exact_match"]) for s in filtered]
+        assert ours.score(column).score == pytest.approx(
+            output["results"][name][f"exact_match,{filter_name}"], abs=1e-12)
+
+
+def test_group_equals_simple_evaluate(tmp_path):
+    """A group (include_base_44_hebrew, two subtasks split from one file): the group's
+    accuracy (its size-weighted mean), each subtask's accuracy, and every choice's
+    log-likelihood equal lm-eval's own run."""
+    row = {"question": "Q?", "option_a": "a", "option_b": "b", "option_c": "c",
+           "option_d": "d", "answer": 1}
+    rows = [{**row, "question": f"Question number {i}?", "answer": i % 4,
+             "domain": "Arts & Humanities" if i < 3 else "Driving License"} for i in range(8)]
+    data = write_rows(tmp_path / "he", "test", rows)
+    model_dir, lm = _saved_tiny_lm(tmp_path, seed=13)
+    name = "include_base_44_hebrew"
+    task = resolve_tasks([f"lm-eval:{name}@{data}"])[0]
+    ours = task.evaluate(lm, EvalSettings(batch_size=4, progress=False))
+    output = _simple_evaluate(model_dir, task.source)
+    for subtask, scores in ours.extras["subtasks"].items():
+        theirs, _ = _their_lls(output, subtask)
+        mine = _choice_lls(lm, task, subtask)
+        assert np.allclose(np.array(mine), np.array(theirs), atol=1e-5, rtol=0)
+        assert scores["accuracy"] == pytest.approx(output["results"][subtask]["acc,none"],
+                                                   abs=1e-12)
+    group = output["results"][name]
+    assert ours.score("accuracy").score == pytest.approx(group["acc,none"], abs=1e-12)
 
 
 def _instances_by_doc(task):
