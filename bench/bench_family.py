@@ -36,9 +36,16 @@ and model calls), as it measured them.
 The metrics are compared per checkpoint: accuracy, exact match and bits per byte from
 tracker's store against the loop's result files (the largest |difference| is printed).
 
+``--lmeval-mc`` (issue 28, item 3): the multiple-choice task becomes lm-eval's registered
+``arc_easy``, rendered by lm-eval on both sides, on rows made of the same navigate questions
+(``question``, ``choices``, ``answerKey``). tracker runs ``lm-eval:arc_easy@ROWS``; lm-eval
+runs the YAML a user writes for local rows (``include:`` the registered arc_easy.yaml,
+``dataset_path: json``, ``data_files``), named ``bench_arc_easy``.
+
     .venv/bin/python bench/bench_family.py                         # K = 1, 3, 6, 12
     .venv/bin/python bench/bench_family.py --ks 6 --repeats 3
     .venv/bin/python bench/bench_family.py --device cuda --ks 1,3,6,12   # a GPU machine
+    .venv/bin/python bench/bench_family.py --lmeval-mc --ks 1,3,6          # lm-eval-built MC
 """
 
 from __future__ import annotations
@@ -150,14 +157,40 @@ def prepare(args: argparse.Namespace, work: Path) -> Setup:
     validation.write_text("".join(json.dumps({"text": d}) + "\n" for d in documents))
     lmeval_dir = work / "lmeval_tasks"
     lmeval_dir.mkdir(parents=True, exist_ok=True)
-    names = [reference.export_task(task, task.examples(), lmeval_dir)
-             for task in resolve_tasks(paths)]
+    tasks = resolve_tasks(paths)
+    names = [reference.export_task(task, task.examples(), lmeval_dir) for task in tasks]
+    mc_name = MC_TASK
+    if args.lmeval_mc:
+        paths[0], names[0] = registered_mc(tasks[0].examples(), work, lmeval_dir)
+        mc_name = "lm-eval's arc_easy on navigate's questions"
     (lmeval_dir / "tracker_validation.yaml").write_text(
         LMEVAL_ROLLING_TASK.format(data=validation))
     size = sum(len(d.encode()) for d in documents) / 1e6
     return Setup(work, paths, validation, lmeval_dir, [*names, "tracker_validation"],
-                 f"validation {len(documents)} documents ({size:.2f} MB), {MC_TASK} x "
+                 f"validation {len(documents)} documents ({size:.2f} MB), {mc_name} x "
                  f"{args.mc_n} (multiple choice), {GEN_TASK} x {args.gen_n} (greedy)")
+
+
+def registered_mc(examples, work: Path, lmeval_dir: Path) -> tuple[str, str]:
+    """The multiple-choice questions as rows of lm-eval's registered arc_easy: tracker's
+    task spec (``lm-eval:arc_easy@ROWS``) and the name of lm-eval's YAML over the same rows."""
+    import yaml
+
+    from tracker.tasks.lmeval_offline import resolve_source
+
+    rows = work / "arc_rows"
+    rows.mkdir(parents=True, exist_ok=True)
+    with (rows / "test.jsonl").open("w") as handle:
+        for number, example in enumerate(examples):
+            labels = [chr(ord("A") + i) for i in range(len(example.choices))]
+            handle.write(json.dumps({"id": f"nav-{number}", "question": example.prompt,
+                                     "choices": {"text": list(example.choices),
+                                                 "label": labels},
+                                     "answerKey": labels[example.answer]}) + "\n")
+    leaf = resolve_source(f"arc_easy@{rows}")[0].leaves[0]
+    (lmeval_dir / "bench_arc_easy.yaml").write_text(yaml.safe_dump(
+        {"include": str(leaf.yaml_path), **leaf.overrides(), "task": "bench_arc_easy"}))
+    return f"lm-eval:arc_easy@{rows}", "bench_arc_easy"
 
 
 def run_tracker(setup: Setup, k: int, number: int, device: str) -> Timed:
@@ -273,7 +306,8 @@ def loop_metrics(setup: Setup, batch_size: int, number: int) -> dict[tuple[str, 
 
 def _plain(task: str) -> str:
     """A task name both sides share: tracker's validation set and lm-eval's exported names."""
-    task = task.removeprefix("tracker_")
+    task = task.removeprefix("tracker_").removeprefix("bench_").removeprefix("lm-eval:")
+    task = task.split("@", 1)[0]
     if task in ("validation", "tracker_validation") or task.endswith(".jsonl"):
         return "validation"
     return "".join(c if c.isalnum() else "_" for c in task.split("/")[-1])
@@ -301,6 +335,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
     parser.add_argument("--work", type=Path, help="keep files here (default: a temp dir)")
+    parser.add_argument("--lmeval-mc", action="store_true",
+                        help="the multiple-choice task is lm-eval's registered arc_easy on "
+                             "the same questions, rendered by lm-eval on both sides")
     parser.add_argument("--lmeval-process", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lmeval_process:
