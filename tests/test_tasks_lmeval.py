@@ -231,6 +231,11 @@ def test_wikitext_equals_simple_evaluate(tmp_path):
     # lm-eval counts the page before its detokenizer: the bytes are the raw page's
     assert list(ours.examples["bytes"]) == [len(p.encode("utf-8")) for p in WIKITEXT_PAGES]
     assert ours.score("bits_per_byte").stderr > 0
+    from tracker.cli.tasks_cmd import describe
+
+    shown = describe(task, n_examples=1)
+    assert "document, scored whole (no generation): ' = Valkyria Chronicles =" in shown
+    assert "max_new_tokens" not in shown
 
 
 def _saved_tiny_lm(tmp_path, seed, max_positions=256):

@@ -60,6 +60,8 @@ def _render(example: Example) -> str:
         for number, continuation in enumerate(example.continuations()):
             mark = "*" if number == example.answer else " "
             lines.append(f" {mark} choice {number}: {continuation!r}")
+    elif example.max_new_tokens == 0:  # lm-eval's loglikelihood_rolling: a document's loss
+        lines.append(f"document, scored whole (no generation): {example.targets[0]!r}")
     else:
         lines.append(f"target(s): {', '.join(repr(t) for t in example.targets)}")
         lines.append(f"stop: {list(example.stop)!r}  max_new_tokens: {example.max_new_tokens}"

@@ -249,8 +249,9 @@ def _as_example(task: Any, doc_id: int, instances: list[Any]) -> Example:
         return MultipleChoiceExample(example_id, "", tuple(i.args[0] + i.args[1]
                                                            for i in instances),
                                      gold_index(task, doc, choices))
-    if task.OUTPUT_TYPE == "loglikelihood_rolling":  # one whole document, scored
-        return GenerativeExample(example_id, "", (instances[0].args[0],))
+    if task.OUTPUT_TYPE == "loglikelihood_rolling":  # one whole document, scored, no generation
+        return GenerativeExample(example_id, "", (instances[0].args[0],), stop=(),
+                                 max_new_tokens=0)
     context, second = instances[0].args[0], instances[0].args[1]
     if task.OUTPUT_TYPE == "loglikelihood":
         return GenerativeExample(example_id, context, (second,))
