@@ -359,6 +359,32 @@ def test_group_equals_simple_evaluate(tmp_path):
     assert ours.score("accuracy").score == pytest.approx(group["acc,none"], abs=1e-12)
 
 
+def test_group_of_groups_equals_simple_evaluate(tmp_path):
+    """mmlu, a group of four groups of 57 subjects, each subject with its own rows
+    (``DIR/<leaf>/test.jsonl``, 1-3 questions): the top group's accuracy and each inner
+    group's equal lm-eval's own run, aggregated bottom-up as lm-eval does."""
+    first = write_rows(tmp_path / "flat", "test", [MMLU])
+    leaves = [leaf.name for leaf in resolve_tasks([f"lm-eval:mmlu@{first}"])[0].source.leaves]
+    assert len(leaves) == 57
+    data = tmp_path / "mmlu"
+    for number, leaf in enumerate(leaves):
+        write_rows(data / leaf, "test", [
+            {**MMLU, "question": f"{MMLU['question']} ({leaf}, {i})", "answer": (number + i) % 4}
+            for i in range(1 + number % 3)])
+    model_dir, lm = _saved_tiny_lm(tmp_path, seed=14)
+    task = resolve_tasks([f"lm-eval:mmlu@{data}"])[0]
+    ours = task.evaluate(lm, EvalSettings(batch_size=8, progress=False))
+    output = _simple_evaluate(model_dir, task.source)
+    inner = {"mmlu_stem", "mmlu_other", "mmlu_social_sciences", "mmlu_humanities"}
+    assert set(ours.extras["subgroups"]) == inner
+    for group in inner:
+        assert ours.extras["subgroups"][group]["accuracy"] == pytest.approx(
+            output["results"][group]["acc,none"], abs=1e-12)
+    assert ours.score("accuracy").score == pytest.approx(output["results"]["mmlu"]["acc,none"],
+                                                         abs=1e-12)
+    assert ours.score("accuracy").n == sum(1 + n % 3 for n in range(57))
+
+
 def _instances_by_doc(task):
     documents: dict[int, list] = {}
     for instance in task.instances:

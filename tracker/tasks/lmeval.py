@@ -137,9 +137,10 @@ class LmEvalTask:
             frames.append(frame.assign(subtask=task_name) if len(tasks) > 1 else frame)
         seconds = time.perf_counter() - started
         frame = pd.concat(frames, ignore_index=True)
+        subgroups: dict[str, tuple[MetricScore, ...]] = {}
         if len(tasks) > 1:
             frame["example_id"] = frame["subtask"] + "/" + frame["example_id"]
-            scores = group_scores(per_task, _weight_by_size(loaded["groups"][self.source.name]))
+            scores = nested_group_scores(self.source.name, per_task, loaded, subgroups)
         else:
             scores = next(iter(per_task.values()))
         extras = {"n_examples": len(frame), "seconds": seconds,
@@ -148,7 +149,33 @@ class LmEvalTask:
         if len(tasks) > 1:
             extras["subtasks"] = {name: {s.metric: s.score for s in task_scores}
                                   for name, task_scores in per_task.items()}
+        if subgroups:
+            extras["subgroups"] = {name: {s.metric: s.score for s in group}
+                                   for name, group in subgroups.items()}
         return UnitResult(self.name, scores, frame, extras)
+
+
+def nested_group_scores(name: str, per_task: dict[str, tuple[MetricScore, ...]],
+                        loaded: dict[str, Any], subgroups: dict[str, tuple[MetricScore, ...]],
+                        *, top: bool = True) -> tuple[MetricScore, ...]:
+    """A group's scores bottom-up, as lm-eval aggregates a group of groups (``mmlu`` over
+    ``mmlu_stem``, ... over their subjects): each group over its children's scores, by its
+    own ``weight_by_size`` rule (:func:`group_scores`); every inner group's scores are
+    added to ``subgroups``. A top group lm-eval gives no children for is taken over every
+    leaf."""
+    children = (loaded.get("group_map") or {}).get(name)
+    if not children:
+        if not top or name not in loaded["groups"]:
+            raise TrackerError(f"lm-eval gave no members for its group '{name}'")
+        return group_scores(per_task, _weight_by_size(loaded["groups"][name]))
+    parts = {}
+    for child in children:
+        if child in per_task:
+            parts[child] = per_task[child]
+        else:
+            parts[child] = subgroups[child] = nested_group_scores(
+                child, per_task, loaded, subgroups, top=False)
+    return group_scores(parts, _weight_by_size(loaded["groups"][name]))
 
 
 def group_scores(per_task: dict[str, tuple[MetricScore, ...]], weight_by_size: bool
