@@ -145,6 +145,32 @@ def test_wandb_export_with_a_users_map(tmp_path):
     assert arc["score"].tolist() == [0.262, 0.301, 0.352]
 
 
+def test_hf_trainer_log_with_the_docs_map(tmp_path):
+    """A real `Trainer` log history (train, eval and summary rows per step; tests/data/imports/
+    hf-trainer/SOURCE.md) imported with the map docs/imports.md shows for it: 6 checkpoints,
+    eval_loss and eval_token_accuracy as in the file, the training loss left out."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "imports.md").read_text()
+    block = docs.split("A map for a Hugging Face `Trainer`", 1)[1]
+    map_text = block.split("```yaml\n", 1)[1].split("```", 1)[0]
+    map_file = tmp_path / "trainer.yaml"
+    map_file.write_text(map_text)
+    csv = DATA / "hf-trainer" / "neox-tiny_log_history.csv"
+    run = tmp_path / "run"
+    assert import_cli(csv, "--map", map_file, "--run", run) == 0
+    log = pd.read_csv(csv)
+    evals = log.dropna(subset=["eval_loss"]).set_index("step")
+    scores = RunStore(run).scores()
+    loss = scores[scores["task"] == "validation"].set_index("step")["score"].sort_index()
+    assert loss.index.tolist() == [20, 40, 60, 80, 100, 120]
+    assert loss.tolist() == evals["eval_loss"].tolist()
+    token = scores[scores["task"] == "token"].set_index("step")["score"].sort_index()
+    assert token.tolist() == evals["eval_token_accuracy"].tolist()
+    assert set(scores["task"]) == {"validation", "token"}
+    before = sorted(p.name for p in (run / "units").rglob("*.parquet"))
+    assert import_cli(csv, "--map", map_file, "--run", run) == 0
+    assert sorted(p.name for p in (run / "units").rglob("*.parquet")) == before
+
+
 def bad_import(tmp_path, *, csv_text: str | None = None, map_text: str | None = None,
                name: str = "wandb.csv") -> str:
     csv = tmp_path / name
