@@ -385,6 +385,27 @@ def test_group_of_groups_equals_simple_evaluate(tmp_path):
     assert ours.score("accuracy").n == sum(1 + n % 3 for n in range(57))
 
 
+def test_training_hook_takes_an_lm_eval_task(tmp_path):
+    """The training hook's ``tasks`` take ``lm-eval:TASK@DIR`` as `tracker eval` does: the
+    unit is stored with the same accuracy as the task scored directly, and a second call at
+    the same step computes nothing."""
+    from tests.helpers import SAMPLE_DOCUMENTS, write_jsonl
+    from tracker.hooks import evaluate_model
+
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+    validation = write_jsonl(tmp_path / "validation.jsonl", SAMPLE_DOCUMENTS)
+    lm = tiny_lm(seed=7)
+    spec = f"lm-eval:arc_easy@{data}"
+    first = evaluate_model(lm.model, lm.tokenizer, step=10, run_dir=tmp_path / "run",
+                           validation=validation, tasks=[spec], size="tiny")
+    assert first.computed == 2
+    direct = resolve_tasks([spec])[0].evaluate(lm, EvalSettings(progress=False))
+    assert first.scores["lm-eval:arc_easy"]["accuracy"] == direct.score("accuracy").score
+    again = evaluate_model(lm.model, lm.tokenizer, step=10, run_dir=tmp_path / "run",
+                           validation=validation, tasks=[spec], size="tiny")
+    assert again.computed == 0
+
+
 def _instances_by_doc(task):
     documents: dict[int, list] = {}
     for instance in task.instances:
