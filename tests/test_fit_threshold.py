@@ -64,6 +64,9 @@ def test_a_rise_from_the_first_checkpoint_that_saturates_is_not_an_emergence():
     score = rng.binomial(500, p) / 500
     fit = fit_threshold(loss, score, n=np.full(200, 500), binomial=True, chance=0.25)
     assert fit.verdict == "rises"
+    # and the label says where it saturates: 0.25 + 0.45 (3.6 - L) reaches 0.85 at 2.267
+    assert fit.label.startswith("rises (levels off below ")
+    assert abs(fit.ceiling - (3.6 - 0.6 / 0.45)) < 0.08
 
 
 def test_a_step_from_zero_to_one_emerges_abruptly():

@@ -160,3 +160,27 @@ def test_a_rise_between_two_checkpoints_is_not_resolved_and_they_are_named():
            in finding.sentence
     frame = table.to_frame()
     assert frame["resolved"].tolist() == [False] and frame["bracket"].iloc[0] == row.bracket
+
+
+def test_the_fit_is_drawn_within_the_metric_range(tmp_path):
+    """A fitted line that dips below NLL 0 at the lowest losses (copy:8's target NLL did)
+    is drawn clipped at 0, where the metric can be, not below it."""
+    from matplotlib.figure import Figure
+
+    from tracker.fit.curves import CurveFit
+    from tracker.fit.result import ThresholdFit
+    from tracker.fit.table import TableRow
+    from tracker.report.figures import _loss_panel
+
+    loss = np.linspace(1.5, 4.0, 30)
+    points = pd.DataFrame({"family": "f", "size": "s", "step": np.arange(30.0), "loss": loss,
+                           "task": "copy", "metric": "target_nll", "score": 2 * (loss - 1.7)})
+    # oriented (higher is better): -nll = -2 (L - 1.8) = 3.6 - 2 L, so nll < 0 below L 1.8
+    line = CurveFit("linear", (3.6, -2.0), 0.1)
+    fit = ThresholdFit("rises", model="linear", curves=(line,), higher_is_better=False,
+                       rise=1.0)
+    assert fit.predict(np.array([1.5]))[0] < 0  # the curve itself goes below 0
+    ax = Figure().subplots()
+    _loss_panel(ax, TableRow("copy", "target_nll", fit, points), {"f/s": "C0"})
+    (drawn,) = [line for line in ax.get_lines() if len(line.get_ydata()) == 400]
+    assert np.min(drawn.get_ydata()) == 0.0 and np.max(drawn.get_ydata()) > 4

@@ -15,7 +15,7 @@ from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
 from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
 from tracker.fit.result import ThresholdFit
-from tracker.fit.shape import PLATEAU_FRACTION, PLATEAU_POINTS, Frame, Shapes, judge
+from tracker.fit.shape import PLATEAU_FRACTION, PLATEAU_POINTS, Frame, Shapes, ceiling, judge
 from tracker.fit.verdict import (
     EMERGES_MARGIN,
     MIN_LOSSES,
@@ -323,7 +323,9 @@ def _result(series, weights, judged: Judged, chance, p_value, settings, base) ->
         change = judged.curve(model).predict(np.array([frame.low, frame.high]))
         return ThresholdFit(decision.verdict, baseline=float(sign * shape["level"]),
                             slope=float(sign * shape["slope"]),
-                            rise=float(change[0] - change[1]), **common)
+                            rise=float(change[0] - change[1]),
+                            ceiling=ceiling(model, judged.curve(model).params, frame),
+                            **common)
     chosen = judged.curve(model)
     interval = joint.onset_interval(series, weights, settings["binomial"], chosen,
                                     contenders(judged), judged.ranking,

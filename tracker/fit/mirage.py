@@ -104,7 +104,9 @@ def twin_verdict(metric: str, fit: ThresholdFit, twin: str,
         how = other.rises_how
         change = (f", with a {how} ({float(how.rsplit(' ', 1)[1]) - fit.threshold:+.2f} "
                   "from the onset)") if how.startswith("slope change") else ""
-        return "made by the metric", (f"{metric} emerges but {twin} rises throughout{change}: "
+        rises = (f"rises from the highest loss and {how}" if how.startswith("levels off")
+                 else "rises throughout")
+        return "made by the metric", (f"{metric} emerges but {twin} {rises}{change}: "
                                       "the jump is made by the metric")
     if first:
         return "inconclusive", f"{metric} emerges but {twin} is flat"

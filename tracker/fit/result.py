@@ -72,6 +72,8 @@ class ThresholdFit:
     n_in_rise: int = 0  # observed points with loss in [lower, upper]
     steepening: bool = False  # the curve is steepest at the lowest loss: the onset moves
     # with the end of the data (an accelerating rise, e.g. exact match p^8)
+    ceiling: float = NAN  # for `rises`: the loss below which the curve levels off
+    # (tracker.fit.shape.ceiling, the plateau rule mirrored); NaN where it does not
     plateau_share: float = NAN
     emergence_score: float = NAN
     n_points: int = 0
@@ -124,10 +126,12 @@ class ThresholdFit:
 
     @property
     def rises_how(self) -> str:
-        """For `rises`: 'throughout', 'slope change at L', or 'declines' (worse as loss
-        falls)."""
+        """For `rises`: 'throughout', 'levels off below L', 'slope change at L', or
+        'declines' (worse as loss falls)."""
         if self.rise < 0:
             return "declines as loss falls"
+        if math.isfinite(self.ceiling):
+            return f"levels off below {self.ceiling:.3f}"
         if self.model == "broken_stick":
             curve = self.curve("broken_stick")
             if curve is not None and np.isfinite(curve.params[0]):

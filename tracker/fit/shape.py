@@ -171,3 +171,31 @@ def _crossing(name, P, grid, values, target, frame: Frame) -> np.ndarray:
         ok = predict(name, P, mid[:, None])[:, 0] >= target
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
     return np.where(found, 0.5 * (hi + lo), np.where(reached[:, 0], frame.high, np.nan))
+
+
+def ceiling(name: str, params: np.ndarray, frame: Frame) -> float:
+    """Where a rising curve levels off at low loss: the plateau rule mirrored. From the lowest
+    observed loss up, the curve (oriented, one row of `params`) stays within the equivalence
+    margin of its value there up to this loss, and that span holds at least PLATEAU_POINTS
+    observed points and PLATEAU_FRACTION of the range; NaN where it does not level off."""
+    P = np.atleast_2d(np.asarray(params, dtype=float))[:1]
+    grid = np.linspace(frame.low, frame.high, GRID)
+    with np.errstate(all="ignore"):
+        values = predict(name, P, grid)[0]
+        top = values[0]
+        rise = float(top - np.nanmin(values))
+        if not (np.isfinite(rise) and rise > 0 and rise >= frame.min_rise):
+            return float("nan")
+        margin = float(equivalence_margin(frame.level_se, np.array([rise]))[0])
+        away = np.abs(values - top) > margin
+        if not away.any():
+            return float("nan")
+        first = int(np.argmax(away))
+        lo, hi = grid[first - 1], grid[first]  # within the margin at lo, not at hi
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            inside = abs(predict(name, P, np.array([[mid]]))[0, 0] - top) <= margin
+            lo, hi = (mid, hi) if inside else (lo, mid)
+    fifth = float(frame.losses[min(PLATEAU_POINTS - 1, frame.losses.size - 1)])
+    least = max(frame.low + PLATEAU_FRACTION * (frame.high - frame.low), fifth)
+    return float(lo) if lo >= least else float("nan")

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tracker.evals.metrics import metric_range
 from tracker.fit.curves import LABELS
 from tracker.fit.table import TableRow
 from tracker.points import loss_label
@@ -92,7 +93,9 @@ def _loss_panel(ax, row: TableRow, colours) -> None:
         ax.axhline(fit.chance, color="grey", linestyle=":", label=f"chance {fit.chance:g}")
     if fit.curves and fit.model:
         grid = np.linspace(frame["loss"].min(), frame["loss"].max(), 400)
-        ax.plot(grid, fit.predict(grid), color="black", lw=1.5,
+        # a fit never drawn where the metric cannot go (a broken stick below NLL 0)
+        ax.plot(grid, np.clip(fit.predict(grid), *metric_range(row.metric)), color="black",
+                lw=1.5,
                 label=f"fit: {LABELS.get(fit.model, fit.model)}")
     if math.isfinite(fit.threshold) and fit.verdict in ("emerges", "weak"):
         if math.isfinite(fit.upper) and math.isfinite(fit.lower):

@@ -112,6 +112,8 @@ def describe(name: str, fit: ThresholdFit, unit: str, bracket: str = "") -> str:
         how = fit.rises_how
         if how == "throughout":
             return f"{name} rises throughout, with no plateau"
+        if how.startswith("levels off"):
+            return f"{name} rises with no plateau at high loss, then {how}"
         return f"{name} {how}" if how.startswith("declines") else (
             f"{name} rises with no plateau, with a {how}")
     if fit.verdict == "flat":
