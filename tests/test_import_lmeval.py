@@ -193,7 +193,8 @@ def test_subset_imports_then_status_export_fit_and_report_work(published, tmp_pa
     assert f"imported {len(paths) * 3} units, 0 already stored" in capsys.readouterr().out
 
     assert main(["status", "--run", str(run)]) == 0
-    assert f"{len(paths) * 3} units stored" in capsys.readouterr().out
+    assert (f"imported (tracker import; no eval plan): {len(paths) * 3} units stored "
+            f"({len(paths) * 3} from lm-eval results), 0 failed") in capsys.readouterr().out
     out = tmp_path / "points.csv"
     assert main(["export", "--run", str(run), "--out", str(out)]) == 0
     points = pd.read_csv(out)

@@ -100,6 +100,11 @@ def test_olmo_slice_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert import_cli(*olmo_files(), "--map", OLMO_MAP, "--run", run) == 0
     assert "imported 0 units" in capsys.readouterr().out
+    # tracker status names the run as imported, not as one the training hook filled
+    units = len(store.stored_keys())
+    assert main(["status", "--run", str(run)]) == 0
+    assert (f"{run}: imported (tracker import; no eval plan): {units} units stored "
+            f"({units} from a table), 0 failed") in capsys.readouterr().out
 
 
 def test_loss_choice_names_the_axis(tmp_path):

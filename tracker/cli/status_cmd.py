@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 from tracker.errors import TrackerError
@@ -46,8 +47,24 @@ def _unplanned(store: RunStore) -> int:
         raise TrackerError(f"run directory {store.root} does not exist")
     stored = store.stored_keys()
     failures = {k: f for k, f in store.failures().items() if k not in stored}
-    print(f"{store.root}: no plan (filled by the training hook or not yet evaluated): "
-          f"{len(stored)} units stored, {len(failures)} failed")
+    imported = Counter(source for record in store.records()
+                       if (source := _imported_from(record)) is not None)
+    if imported:
+        sources = ", ".join(f"{count} from {source}" for source, count in sorted(imported.items()))
+        print(f"{store.root}: imported (tracker import; no eval plan): {len(stored)} units "
+              f"stored ({sources}), {len(failures)} failed")
+    else:
+        print(f"{store.root}: no plan (filled by the training hook or not yet evaluated): "
+              f"{len(stored)} units stored, {len(failures)} failed")
     for failure in failures.values():
         print(f"  failed  {failure['label']}: {failure['error']}")
     return 0
+
+
+def _imported_from(record: dict) -> str | None:
+    """'a table' or 'lm-eval results' for a unit that `tracker import` wrote, else None."""
+    identity = record.get("identity", {})
+    if identity.get("checkpoint", {}).get("imported") is None:
+        return None
+    source = identity.get("evaluation", {}).get("source", "")
+    return {"table": "a table", "lm-eval": "lm-eval results"}.get(source, source or "import")
