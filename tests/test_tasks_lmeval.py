@@ -491,3 +491,34 @@ def test_resume_stops_on_other_requests(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(lmeval, "requests_sha256", real)
     assert main(args) == 0
     assert "computed 0 units, 2 already stored" in capsys.readouterr().out
+
+
+def test_the_registry_index_is_cached_on_disk_and_rebuilt_when_unreadable(tmp_path,
+                                                                         monkeypatch):
+    """The 9 s registry scan runs once per installed lm-eval: a second process reads the
+    cached index (here: TaskManager made to fail, and the index still comes back, equal);
+    a corrupt cache file is rebuilt, not trusted."""
+    import lm_eval.tasks
+
+    from tracker.tasks import lmeval_offline
+
+    monkeypatch.setenv("TRACKER_CACHE_DIR", str(tmp_path))
+    lmeval_offline.registry_index.cache_clear()
+    built = lmeval_offline.registry_index()
+    assert built["arc_easy"].kind == "TASK" and built["arc_easy"].yaml_path.is_file()
+    assert built["mmlu"].kind == "GROUP"
+    (cached,) = (tmp_path / "lmeval").glob("index-*.json")
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the registry was scanned again")
+
+    monkeypatch.setattr(lm_eval.tasks, "TaskManager", no_scan)
+    lmeval_offline.registry_index.cache_clear()
+    assert lmeval_offline.registry_index() == built
+
+    cached.write_text("{not json")
+    lmeval_offline.registry_index.cache_clear()
+    with pytest.raises(AssertionError, match="scanned again"):
+        lmeval_offline.registry_index()
+    monkeypatch.undo()
+    lmeval_offline.registry_index.cache_clear()

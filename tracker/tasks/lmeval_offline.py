@@ -26,12 +26,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tracker.errors import TrackerError, unknown_name
+from tracker.families.weights import cache_dir
 
 EXTRA_HINT = "pip install 'tracker[lmeval]'"
 SPLIT_KEYS = ("training_split", "validation_split", "test_split", "fewshot_split")
@@ -52,14 +54,74 @@ def lm_eval_version() -> str:
         return "unknown"
 
 
+@dataclass(frozen=True)
+class Registered:
+    """What tracker reads of one entry of lm-eval's registry: its kind (TASK, GROUP, TAG,
+    PY_TASK, ...), its YAML (None for a tag) and, for a tag, its tasks."""
+
+    kind: str
+    yaml_path: Path | None
+    tags: tuple[str, ...] = ()
+
+
 @functools.cache
-def registry_index() -> dict[str, Any]:
-    """lm-eval's index of registered names -> ``Entry`` (a few seconds; once per process,
-    the installed package being fixed for its lifetime)."""
-    lm_eval_version()
+def registry_index() -> dict[str, Registered]:
+    """lm-eval's registered names (``TaskManager().task_index``: about 9 s of YAML parsing
+    on a 2-core CPU), cached on disk per installed lm-eval and the exact set of its task
+    files (path, size and modification time of each: 0.1 s to check), so a second process
+    reads it in well under a second; once per process either way."""
+    version = lm_eval_version()
+    import lm_eval
+
+    path = cache_dir() / "lmeval" / f"index-{_tasks_signature(version, lm_eval.__file__)}.json"
+    cached = _read_index(path)
+    if cached is not None:
+        return cached
     from lm_eval.tasks import TaskManager
 
-    return dict(TaskManager().task_index)
+    index = {name: Registered(entry.kind.name, Path(entry.yaml_path) if entry.yaml_path
+                              else None, tuple(sorted(entry.tags or ())))
+             for name, entry in TaskManager().task_index.items()}
+    _write_index(path, index)
+    return index
+
+
+def _tasks_signature(version: str, package_file: str) -> str:
+    """A hash of lm-eval's version and of the path, size and mtime of its task files."""
+    root = Path(package_file).parent / "tasks"
+    digest = hashlib.sha256(f"{version}\0{root}\n".encode())
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith((".yaml", ".yml", ".py")):
+                stat = os.stat(os.path.join(directory, name))
+                digest.update(f"{directory}/{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+                              .encode())
+    return digest.hexdigest()[:24]
+
+
+def _read_index(path: Path) -> dict[str, Registered] | None:
+    """The cached index, or None when it is absent or unreadable (then rebuilt)."""
+    try:
+        entries = json.loads(path.read_text())
+        return {name: Registered(kind, Path(yaml_path) if yaml_path else None, tuple(tags))
+                for name, (kind, yaml_path, tags) in entries.items()}
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_index(path: Path, index: dict[str, Registered]) -> None:
+    """Best effort: a cache directory that cannot be written only costs the next process
+    the rebuild."""
+    entries = {name: [entry.kind, str(entry.yaml_path) if entry.yaml_path else None,
+                      list(entry.tags)] for name, entry in index.items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(entries))
+        os.replace(partial, path)
+    except OSError:
+        pass
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -173,7 +235,7 @@ def resolve_source(spec: str) -> list[LmEvalSource]:
     index = registry_index()
     if name not in index:
         raise unknown_name("lm-eval task", name, index)
-    kind = index[name].kind.name
+    kind = index[name].kind
     if kind == "TAG":
         return [_source(task, data_dir, index) for task in sorted(index[name].tags)]
     return [_source(name, data_dir, index)]
@@ -185,7 +247,7 @@ def _source(name: str, data_dir: Path | None, index: dict[str, Any]) -> LmEvalSo
     leaf_names = list(dict.fromkeys(_leaves(name, index, groups)))
     leaves = tuple(_leaf(leaf, index[leaf].yaml_path, data_dir, grouped=bool(groups))
                    for leaf in leaf_names)
-    kind = "group" if entry.kind.name == "GROUP" else "task"
+    kind = "group" if entry.kind == "GROUP" else "task"
     return LmEvalSource(name, kind, leaves, tuple(groups), data_dir,
                         hash_configs(leaves, tuple(groups)), hash_data(leaves))
 
@@ -195,7 +257,7 @@ def _leaves(name: str, index: dict[str, Any], groups: list[tuple[str, Path]]
     """The leaf task names under ``name`` (a task, tag or group), in the group's order;
     the groups met are appended to ``groups``."""
     entry = index[name]
-    kind = entry.kind.name
+    kind = entry.kind
     if kind == "PY_TASK":
         raise TrackerError(f"lm-eval task '{name}' is a Python class task; tracker scores "
                            "YAML tasks only")
