@@ -8,6 +8,7 @@ against an unbatched reference forward and against lm-eval's ``simple_evaluate``
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -522,3 +523,59 @@ def test_the_registry_index_is_cached_on_disk_and_rebuilt_when_unreadable(tmp_pa
         lmeval_offline.registry_index()
     monkeypatch.undo()
     lmeval_offline.registry_index.cache_clear()
+
+
+@pytest.mark.slow
+def test_eval_killed_mid_family_resumes_with_nothing_recomputed(tmp_path):
+    """`tracker eval --tasks lm-eval:arc_easy@ROWS` killed (SIGKILL) once a task unit is
+    stored, then run again: every unit stored before the kill counts as already stored
+    (none recomputed), the rest are computed, and the export equals an uninterrupted run's."""
+    import re
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import SAMPLE_DOCUMENTS, save_local_family, trained_tokenizer, write_jsonl
+
+    save_local_family(tmp_path / "family", trained_tokenizer(), sizes=("s1",),
+                      steps=(0, 1, 2, 3), max_positions=128)
+    write_jsonl(tmp_path / "validation.jsonl", SAMPLE_DOCUMENTS)
+    data = write_rows(tmp_path / "arc", "test", ARC_ROWS)
+
+    def args(run):
+        return [sys.executable, "-m", "tracker", "eval", "--family", str(tmp_path / "family"),
+                "--validation", str(tmp_path / "validation.jsonl"), "--run", str(run),
+                "--device", "cpu", "--dtype", "float32", "--no-report", "--quiet",
+                "--tasks", f"lm-eval:arc_easy@{data}"]
+
+    def units(run):
+        return sorted(p.relative_to(run) for p in run.glob("units/**/*.parquet"))
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(args(killed), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not any("arc_easy" in str(p) for p in units(killed)) and process.poll() is None:
+        assert time.monotonic() < deadline, "no lm-eval unit stored within 300 s"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = units(killed)
+    assert 0 < len(before) < 8, before  # 4 checkpoints x (validation + arc_easy)
+
+    again = subprocess.run(args(killed), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    computed, already = map(int, re.search(r"computed (\d+) units, (\d+) already stored",
+                                           again.stdout).groups())
+    assert (computed, already) == (8 - len(before), len(before))
+    assert set(before) <= set(units(killed)) and len(units(killed)) == 8
+
+    whole = tmp_path / "whole"
+    assert subprocess.run(args(whole), capture_output=True).returncode == 0
+    exported = []
+    for run in (killed, whole):
+        out = tmp_path / f"{run.name}.csv"
+        assert subprocess.run([sys.executable, "-m", "tracker", "export", "--run", str(run),
+                               "--out", str(out)], capture_output=True).returncode == 0
+        exported.append(out.read_bytes())
+    assert exported[0] == exported[1]
