@@ -11,6 +11,9 @@ Imports the shipped OLMo ladder unless ``--run`` already holds it (about a minut
 3. a choice made on the ladder alone: every protocol of a small grid (feature, curves,
    window) forecasts the four 1B runs from 190M-760M; the one with the lowest mean
    absolute error there forecasts 7B and 13B. The 7B and 13B truth plays no part in it.
+   Its intervals are shown from both bootstraps (``forecast(resample=...)``): over the fit
+   runs (the default) and over the sizes, then the runs within each, on the holdout and on
+   the targets, with the coverage of step 2 alone at the real feature value.
 
 4. the Pythia split of issue 29 (fit on 70m, 160m and 410m, predict 1.4b and 2.8b, pythia
    and pythia-deduped, final checkpoint, ARC-Easy/Challenge, PIQA, SciQ and WinoGrande
@@ -102,12 +105,13 @@ def load_points(run: Path) -> pd.DataFrame:
 
 
 def run_protocol(points: pd.DataFrame, protocol: paper.Protocol, fit: tuple[str, ...],
-                 targets: tuple[str, ...], n_boot: int, seed: int) -> pd.DataFrame:
+                 targets: tuple[str, ...], n_boot: int, seed: int,
+                 resample: str = "runs") -> pd.DataFrame:
     """One forecast's accuracy rows, with coverage and errors in points."""
     use = points if protocol.feature != VALIDATION_FEATURE else points[
         points["metric"] != paper.TASK_LOSS]
     result = forecast(use, list(targets), fit_sizes=list(fit), n_boot=n_boot,
-                      random_state=seed, **protocol.options())
+                      random_state=seed, resample=resample, **protocol.options())
     frame = result.to_frame()
     frame = frame[frame["metric"] == paper.METRIC].copy()
     frame["covers"] = (frame["score_low"] <= frame["true_score"]) & (
@@ -116,9 +120,20 @@ def run_protocol(points: pd.DataFrame, protocol: paper.Protocol, fit: tuple[str,
 
 
 def summary(frame: pd.DataFrame) -> dict[str, float]:
+    given = ((frame["given_loss_low"] <= frame["true_score"])
+             & (frame["true_score"] <= frame["given_loss_high"]))
     return {"mae": 100 * float(frame["error"].abs().mean()),
             "mae_given_loss": 100 * float(frame["error_given_loss"].abs().mean()),
-            "coverage": float(frame["covers"].mean()), "n": len(frame)}
+            "coverage": float(frame["covers"].mean()), "n": len(frame),
+            "coverage_given_loss": float(given.mean()),
+            "width": 100 * float((frame["score_high"] - frame["score_low"]).mean())}
+
+
+def interval_line(name: str, stats: dict[str, float]) -> str:
+    n = stats["n"]
+    return (f"| {name} | {stats['coverage']:.0%} ({round(stats['coverage'] * n)}/{n}) | "
+            f"{stats['width']:.1f} | {stats['coverage_given_loss']:.0%} "
+            f"({round(stats['coverage_given_loss'] * n)}/{n}) |")
 
 
 def markdown(frame: pd.DataFrame, published: bool) -> str:
@@ -178,6 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nchosen: {chosen.name}")
     tables[f"chosen on the ladder: {chosen.name}"] = run_protocol(
         points, chosen, paper.FIT_RUNS, paper.TARGETS, args.boot, args.seed)
+
+    print("\n## The intervals: the bootstrap over runs (the default) or over sizes, then runs"
+          f" ({chosen.name})\n")
+    print("| resampling, predictions | coverage | mean width (points) | step 2 alone: coverage |"
+          "\n|---|---|---|---|")
+    for resample in ("runs", "sizes"):
+        for where, fit, goals, n_boot in (("1B holdout", HOLDOUT_FIT, HOLDOUT_TARGETS,
+                                           max(50, args.boot // 4)),
+                                          ("7B and 13B", paper.FIT_RUNS, paper.TARGETS,
+                                           args.boot)):
+            frame = run_protocol(points, chosen, fit, goals, n_boot, args.seed, resample)
+            print(interval_line(f"{resample}, {where}", summary(frame)))
 
     print("\n## 7B and 13B, 8 tasks\n")
     print("| protocol | MAE (points) | step 2 alone | coverage |\n|---|---|---|---|")
