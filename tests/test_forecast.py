@@ -189,23 +189,16 @@ def test_a_prediction_below_chance_is_clipped_to_chance_with_a_note():
     assert not row.below_chance and 0.2 < row.predicted_score < 0.25
 
 
-def test_held_out_offsets_are_each_sizes_end_from_a_curve_without_it():
-    """Four sizes on one sigmoid, each shifted by its own offset (+-0.02, no noise): a
-    size's held-out offset is its last point's distance from the curve fitted to the other
-    three, so it has the size's sign and about 0.02 + 0.02 / 3 in size (more for the
-    largest, whose end the other three's curve reaches only by extrapolation)."""
-    from tracker.forecast.predict import _held_out_offsets
-    from tracker.forecast.score import LADDER_SIGMOID, _ladder_curve
 
-    shifts = np.array([0.02, -0.02, 0.02, -0.02])
-    loss = np.concatenate([np.linspace(4.2 - 0.3 * i, 3.4 - 0.3 * i, 25) for i in range(4)])
-    runs = np.repeat(np.arange(4), 25)
-    steps = np.tile(np.arange(25.0), 4)
-    y = _ladder_curve(loss, -0.75, 3.2, 3.0, 1.0) + shifts[runs]
-    order = np.argsort(loss, kind="stable")
-    offsets = _held_out_offsets(LADDER_SIGMOID, loss[order], y[order], np.ones(100),
-                                runs[order], steps[order], np.array([1e8, 2e8, 4e8, 8e8]),
-                                chance=0.25)
-    assert offsets.shape == (4,)
-    assert np.all(np.sign(offsets) == np.sign(shifts))
-    assert np.all((np.abs(offsets) > 0.015) & (np.abs(offsets) < 0.05))
+def test_the_bootstrap_over_sizes_gives_intervals_and_an_unknown_resampling_is_refused():
+    """forecast(resample='sizes'): the Bayesian bootstrap over sizes, then runs; same point
+    predictions as over runs (only the intervals differ), each inside its interval."""
+    points = ladder()
+    runs = forecast(points, ["640m"], n_boot=40).to_frame()
+    sizes = forecast(points, ["640m"], n_boot=40, resample="sizes").to_frame()
+    assert np.allclose(runs["predicted_score"], sizes["predicted_score"])
+    assert ((sizes["score_low"] <= sizes["predicted_score"])
+            & (sizes["predicted_score"] <= sizes["score_high"])).all()
+    assert not np.allclose(runs["score_low"], sizes["score_low"])
+    with pytest.raises(TrackerError, match="unknown resampling 'clusters'; choose from runs"):
+        forecast(points, ["640m"], n_boot=5, resample="clusters")

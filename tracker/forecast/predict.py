@@ -14,8 +14,7 @@ the fit sizes (runs, with replacement: both steps refitted on the same draw) and
 examples (Binomial(n, score) / n per point for accuracy-type metrics, else the residuals
 of the chosen curve), plus the target's own measurement noise (Binomial(n, predicted) / n
 with the task's example count; where that is unknown or the metric is not accuracy-type,
-the mean of as many residuals as the target's score averages evaluations, drawn from the fit
-runs' single evaluations around the curve): they are intervals for the score an
+a residual of the fit points around the curve): they are intervals for the score an
 evaluation of the target will report, not for the curve alone. Predictions and interval
 ends are clipped to the metric's range (:func:`tracker.evals.metrics.metric_range`): a curve
 extrapolated past the data must not predict a negative NLL or an accuracy above 1.
@@ -123,15 +122,13 @@ class Target:
 class Step1:
     """Step 1's fit and what every series' step 2 shares: the targets, the fit runs' codes
     (label -> index), the resampling of the fit runs (B, n_runs multiplicities) and the
-    predicted loss of each target in each replicate (B, n_targets), and each fit run's
-    parameter count (by code)."""
+    predicted loss of each target in each replicate (B, n_targets)."""
 
     scaling: ScalingFit
     goals: tuple[Target, ...]
     codes: dict[str, int]
     mult: np.ndarray
     loss_reps: np.ndarray
-    params: np.ndarray
 
 
 def forecast(points: pd.DataFrame, targets: Sequence[str], *,
@@ -221,8 +218,7 @@ def _step1(fit_runs: list[Run], target_runs: list[Run], at_tokens: float | None,
             if resample == "sizes" else
             boot.group_multiplicities(np.arange(len(fit_runs)), rng, n_boot))
     codes = {run.label: i for i, run in enumerate(fit_runs)}
-    return Step1(scaling, goals, codes, mult, _loss_replicates(anchors, scaling, goals, mult),
-                 anchors["params"].to_numpy(float))
+    return Step1(scaling, goals, codes, mult, _loss_replicates(anchors, scaling, goals, mult))
 
 
 def _anchor(run: Run, at_tokens: float | None) -> pd.Series:
@@ -312,41 +308,12 @@ def _series_rows(task: str, metric: str, series: pd.DataFrame, step1: Step1,
     n_target = np.array([t[2] for t in truths])
     n_target = np.where(np.isfinite(n_target), n_target, np.nanmedian(n)
                         if np.isfinite(n).any() else np.nan)
-    offsets = _held_out_offsets(best.name, loss, y, observation_weights(y, counts, binomial),
-                                group, series["step"].to_numpy(float)[order], step1.params,
-                                chance)
-    ends = sign * _with_measurement_noise(ends, n_target, binomial, sign, rng, offsets)
-    given = sign * _with_measurement_noise(given, n_target, binomial, sign, rng, offsets)
+    residuals = y - best.sign * best.predict(loss)
+    ends = sign * _with_measurement_noise(ends, n_target, binomial, sign, rng, residuals)
+    given = sign * _with_measurement_noise(given, n_target, binomial, sign, rng, residuals)
     floor = chance if binomial and higher and np.isfinite(chance_of(series, task)) else np.nan
     return [_row(g, task, metric, best, step1.scaling, step1.loss_reps[:, i], ends[:, i],
                  given[:, i], truths[i], level, floor) for i, g in enumerate(goals)]
-
-
-def _held_out_offsets(name: str, loss: np.ndarray, y: np.ndarray, w: np.ndarray,
-                      runs: np.ndarray, steps: np.ndarray, params: np.ndarray,
-                      chance: float) -> np.ndarray:
-    """Oriented offsets of each fit run's last (smoothed) point from the curve fitted
-    without that run's size (leave one size out), one per run.
-
-    A target is read at the end of its schedule, at a size the curve has not seen: what its
-    score may do is how far a size's end-of-schedule score lies from a curve fitted without
-    that size (extrapolation included at the smallest and largest). The residuals of the
-    fit points, which the curve was fitted to and which scatter about it within a run, are
-    smaller: on the OLMo ladder's 1B holdout, intervals built from them covered the truth
-    at the real loss (step 2 alone) in 21 of 32 predictions, these in 25.
-    """
-    sizes = params[runs]
-    out = []
-    for size in np.unique(sizes):
-        keep = sizes != size
-        if keep.sum() < 10 or np.unique(sizes[keep]).size < 2:
-            continue
-        predictor, _ = refit(name, loss[keep], y[keep], w[keep], chance=chance)
-        for run in np.unique(runs[~keep]):
-            members = np.flatnonzero(runs == run)
-            last = members[np.argmax(steps[members])]
-            out.append(float(y[last] - predictor(loss[last:last + 1])[0]))
-    return np.array(out)
 
 
 def _score_replicates(best, loss, y, counts, binomial, rng, n_boot) -> np.ndarray:
@@ -359,13 +326,12 @@ def _score_replicates(best, loss, y, counts, binomial, rng, n_boot) -> np.ndarra
 
 
 def _with_measurement_noise(oriented, n_target, binomial, sign, rng,
-                            offsets: np.ndarray) -> np.ndarray:
-    """Add the target's own deviation: Binomial(n, p) / n for accuracy-type metrics with a
-    known example count; otherwise a held-out size's end-of-schedule offset from the curve
-    (:func:`_held_out_offsets`), drawn with replacement (a prediction interval for the score
-    the target reports, not only the curve's)."""
+                            residuals: np.ndarray) -> np.ndarray:
+    """Add the target's own noise: Binomial(n, p) / n for accuracy-type metrics with a known
+    example count; otherwise a residual of the fit points around the chosen curve, drawn
+    with replacement (a prediction interval, not only the curve's)."""
     if not binomial or not np.isfinite(n_target).all():
-        spread = offsets[np.isfinite(offsets)]
+        spread = residuals[np.isfinite(residuals)]
         if not len(spread):
             return oriented
         return oriented + rng.choice(spread, size=np.shape(oriented))
