@@ -229,3 +229,19 @@ def test_the_same_climb_after_enough_checkpoints_emerges():
     fit = fit_threshold(loss, score, n=n, chance=0.25, binomial=True, n_boot=50, n_pboot=50)
     assert fit.verdict in ("emerges", "weak"), (fit.verdict, fit.reason)
     assert 2.6 < fit.threshold < 2.9
+
+
+def test_a_curve_that_flattens_where_the_data_still_fall_does_not_level_off():
+    """The ceiling is the fitted curve's, checked against the data: the same capped curve
+    levels off below its cap when the lowest-loss points sit on it, and not when they fall
+    further (add:2's token edit distance: a power law flat below 5.7 bits per byte while the
+    last checkpoints' distance halves)."""
+    from tracker.fit.shape import Frame, ceiling
+
+    loss = np.linspace(1.0, 4.0, 61)
+    params = np.array([3.5, 2.0, 0.0, 1.0])  # capped: eta 3.5, cap 2.0, level 0, slope 1
+    on_curve = 1.0 * (3.5 - np.clip(loss, 2.0, 3.5))
+    frame = Frame.of(loss, 0.0, 0.1)
+    assert abs(ceiling("capped", params, frame, on_curve) - 2.0) < 0.2
+    still_falling = on_curve + np.where(loss < 1.3, 0.5, 0.0)
+    assert np.isnan(ceiling("capped", params, frame, still_falling))

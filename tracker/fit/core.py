@@ -324,7 +324,8 @@ def _result(series, weights, judged: Judged, chance, p_value, settings, base) ->
         return ThresholdFit(decision.verdict, baseline=float(sign * shape["level"]),
                             slope=float(sign * shape["slope"]),
                             rise=float(change[0] - change[1]),
-                            ceiling=ceiling(model, np.array(judged.curve(model).params), frame),
+                            ceiling=ceiling(model, np.array(judged.curve(model).params), frame,
+                                            series.y),
                             **common)
     chosen = judged.curve(model)
     interval = joint.onset_interval(series, weights, settings["binomial"], chosen,

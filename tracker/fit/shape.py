@@ -173,11 +173,16 @@ def _crossing(name, P, grid, values, target, frame: Frame) -> np.ndarray:
     return np.where(found, 0.5 * (hi + lo), np.where(reached[:, 0], frame.high, np.nan))
 
 
-def ceiling(name: str, params: np.ndarray, frame: Frame) -> float:
+def ceiling(name: str, params: np.ndarray, frame: Frame, y: np.ndarray | None = None
+            ) -> float:
     """Where a rising curve levels off at low loss: the plateau rule mirrored. From the lowest
     observed loss up, the curve (oriented, one row of `params`) stays within the equivalence
     margin of its value there up to this loss, and that span holds at least PLATEAU_POINTS
-    observed points and PLATEAU_FRACTION of the range; NaN where it does not level off."""
+    observed points and PLATEAU_FRACTION of the range; NaN where it does not level off.
+    With `y` (oriented scores sorted by loss, as the frame's losses), the data must agree:
+    the mean of the PLATEAU_POINTS lowest-loss points lies within the margin of the curve's
+    value there, so a curve that flattens where the data still fall (a power law missing a
+    last drop) is not said to level off."""
     P = np.atleast_2d(np.asarray(params, dtype=float))[:1]
     grid = np.linspace(frame.low, frame.high, GRID)
     with np.errstate(all="ignore"):
@@ -187,6 +192,8 @@ def ceiling(name: str, params: np.ndarray, frame: Frame) -> float:
         if not (np.isfinite(rise) and rise > 0 and rise >= frame.min_rise):
             return float("nan")
         margin = float(equivalence_margin(frame.level_se, np.array([rise]))[0])
+        if y is not None and abs(float(np.mean(y[:PLATEAU_POINTS])) - top) > margin:
+            return float("nan")
         away = np.abs(values - top) > margin
         if not away.any():
             return float("nan")
