@@ -61,7 +61,6 @@ def group_multiplicities(codes: np.ndarray, rng: np.random.Generator, n_boot: in
     return counts[:, codes]
 
 
-
 def cluster_weights(clusters: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
     """Weights (B, n_points) of a two-stage bootstrap: the clusters (a forecast's model sizes)
     by the Bayesian bootstrap (Rubin 1981: each cluster weighted n_clusters x Dirichlet(1,

@@ -23,6 +23,7 @@ config, and a hash of the data files' contents (or the hub path and name).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -34,6 +35,7 @@ from typing import Any
 
 from tracker.errors import TrackerError, unknown_name
 from tracker.families.weights import cache_dir
+from tracker.store.files import atomic_write
 
 EXTRA_HINT = "pip install 'tracker[lmeval]'"
 SPLIT_KEYS = ("training_split", "validation_split", "test_split", "fewshot_split")
@@ -115,13 +117,9 @@ def _write_index(path: Path, index: dict[str, Registered]) -> None:
     the rebuild."""
     entries = {name: [entry.kind, str(entry.yaml_path) if entry.yaml_path else None,
                       list(entry.tags)] for name, entry in index.items()}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(entries))
-        os.replace(partial, path)
-    except OSError:
-        pass
+    text = json.dumps(entries)
+    with contextlib.suppress(OSError):
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def load_config(path: Path) -> dict[str, Any]:
