@@ -203,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                                            max(50, args.boot // 4)),
                                           ("7B and 13B", paper.FIT_RUNS, paper.TARGETS,
                                            args.boot)):
-            frame = run_protocol(points, chosen, fit, goals, n_boot, args.seed, resample)
+            frame = (tables[f"chosen on the ladder: {chosen.name}"]
+                     if (resample, where) == ("runs", "7B and 13B")  # computed above
+                     else run_protocol(points, chosen, fit, goals, n_boot, args.seed, resample))
             print(interval_line(f"{resample}, {where}", summary(frame)))
 
     print("\n## 7B and 13B, 8 tasks\n")

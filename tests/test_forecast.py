@@ -189,7 +189,6 @@ def test_a_prediction_below_chance_is_clipped_to_chance_with_a_note():
     assert not row.below_chance and 0.2 < row.predicted_score < 0.25
 
 
-
 def test_the_bootstrap_over_sizes_gives_intervals_and_an_unknown_resampling_is_refused():
     """forecast(resample='sizes'): the Bayesian bootstrap over sizes, then runs; same point
     predictions as over runs (only the intervals differ), each inside its interval."""
