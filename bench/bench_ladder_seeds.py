@@ -24,8 +24,9 @@ the fits ran with is printed.
 ``--config`` trains another ladder config instead (a family file naming it is written
 under OUT); ``--sizes llama-130k`` and ``--threads 1`` train a part of it (the config
 written to OUT/config.yaml; the blocks and each size's initialisation do not depend on the
-other sizes). A seed whose run directory already holds a report is not trained again
-(``--fresh`` removes them first).
+other sizes); ``--precision fp32`` (or ``bf16``) trains in that dtype instead of the
+config's ``auto``, for the verdicts under both dtypes (docs/ladder.md). A seed whose run
+directory already holds a report is not trained again (``--fresh`` removes them first).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda t: t.split(","),
                         help="comma-separated size labels to train (default: all)")
     parser.add_argument("--threads", type=int, help="training.threads (default: the config's)")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                        help="training.precision (default: the config's, auto)")
     parser.add_argument("--fresh", action="store_true", help="retrain every seed")
     parser.add_argument("--figures", type=Path,
                         help="also draw each task's headline metric against both losses, "
@@ -70,8 +73,8 @@ def main() -> None:
     config = load_ladder_config(args.config)
     seeds = args.seeds or config.replicate_seeds
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.sizes or args.threads:
-        args.config = part_of(args.config, args.out, args.sizes, args.threads)
+    if args.sizes or args.threads or args.precision:
+        args.config = part_of(args.config, args.out, args.sizes, args.threads, args.precision)
     family = family_file(args.out, args.config.resolve())
     timings = {seed: train_and_evaluate(args.out / str(seed), args.config.resolve(),
                                         family, seed, fresh=args.fresh, refit=args.refit)
@@ -99,8 +102,10 @@ def main() -> None:
         print(f"  seed {seed}: {shown}, load average after {load}")
 
 
-def part_of(config: Path, out: Path, sizes: list[str] | None, threads: int | None) -> Path:
-    """OUT/config.yaml: ``config`` with only ``sizes`` and/or another thread count."""
+def part_of(config: Path, out: Path, sizes: list[str] | None, threads: int | None,
+            precision: str | None = None) -> Path:
+    """OUT/config.yaml: ``config`` with only ``sizes``, another thread count and/or another
+    training precision."""
     data = yaml.safe_load(config.read_text())
     if sizes:
         known = [size["label"] for size in data["sizes"]]
@@ -110,6 +115,8 @@ def part_of(config: Path, out: Path, sizes: list[str] | None, threads: int | Non
         data["sizes"] = [size for size in data["sizes"] if size["label"] in sizes]
     if threads:
         data["training"]["threads"] = threads
+    if precision:
+        data["training"]["precision"] = precision
     path = out / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

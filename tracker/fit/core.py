@@ -15,6 +15,7 @@ from tracker.fit.emergence import emergence_score, final_by_scale
 from tracker.fit.material import DEFAULT_MIN_RISE, at_chance
 from tracker.fit.pvalue import DEFAULT_PBOOT, parametric_p_value
 from tracker.fit.result import ThresholdFit
+from tracker.fit.setaside import spikes, startup_points
 from tracker.fit.shape import PLATEAU_FRACTION, PLATEAU_POINTS, Frame, Shapes, ceiling, judge
 from tracker.fit.verdict import (
     EMERGES_MARGIN,
@@ -118,6 +119,12 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
             `random_state`. Two series given the same seed and the same shape of data
             (points, examples, sizes) draw the same replicates (the mirage test pairs them).
 
+    Isolated spikes (one size's checkpoint far off both its neighbours; not for 0/1
+    proportions) and a start-up transient (the highest-loss points' jump onto a level) are
+    set aside before fitting (tracker/fit/setaside.py), counted in `n_spikes` and
+    `n_startup`, the highest loss kept in `startup_above`; `n_points` counts the points
+    fitted.
+
     Non-finite (loss, score) pairs are dropped and counted in `n_dropped`; fewer than 10
     points left gives verdict 'insufficient'; constant scores give 'flat'; a finite loss or
     score beyond +-1e100 (MAX_MAGNITUDE) gives 'failed' with the reason in `note`; more
@@ -146,6 +153,7 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
     if np.unique(series.loss).size < MIN_LOSSES:
         return ThresholdFit("insufficient", reason=f"fewer than {MIN_LOSSES} distinct losses",
                             **base)
+    series = set_aside(series, binomial, min_rise, base)
     if np.ptp(series.y) == 0.0:
         level = float(series.sign * series.y[0])
         return ThresholdFit("flat", baseline=level, reason="constant scores", slope=0.0,
@@ -166,6 +174,36 @@ def fit_threshold(loss, score, *, n=None, groups=None, higher_is_better: bool = 
     settings = dict(binomial=binomial, n_boot=n_boot, parts=interval_parts,
                     state=rng if interval_state is None else interval_state)
     return _result(series, weights, judged, chance, p_value, settings, base)
+
+
+def set_aside(series: Series, binomial: bool, min_rise: float, base: dict[str, Any]
+              ) -> Series:
+    """The series less its isolated spikes (not for 0/1 proportions) and then its start-up
+    transient (tracker/fit/setaside.py), each counted in `base`; unchanged where there is
+    neither, or where fewer than MIN_POINTS points would remain."""
+    spiked = (np.zeros(len(series.loss), dtype=bool) if binomial
+              else spikes(series.loss, series.y, series.codes, min_rise))
+    if spiked.any() and np.count_nonzero(~spiked) >= MIN_POINTS:
+        series = subset(series, ~spiked)
+        base.update(n_points=len(series.loss), n_spikes=int(spiked.sum()))
+    startup = startup_points(series.loss, series.y, min_rise, MIN_POINTS)
+    if startup:
+        keep = np.arange(len(series.loss)) < len(series.loss) - startup
+        series = subset(series, keep)
+        base.update(n_points=len(series.loss), n_startup=startup,
+                    startup_above=float(series.loss[-1]))
+    return series
+
+
+def subset(series: Series, keep: np.ndarray) -> Series:
+    """The series' points where `keep` (boolean, in its order); the remaining sizes' codes
+    renumbered from 0."""
+    codes = None if series.codes is None else np.unique(series.codes[keep],
+                                                         return_inverse=True)[1].ravel()
+    return Series(series.loss[keep], series.y[keep],
+                  None if series.n is None else series.n[keep], codes,
+                  None if series.examples is None else series.examples[keep],
+                  series.n_dropped, series.sign)
 
 
 def merge_points(series: Series, limit: int) -> tuple[Series, str]:

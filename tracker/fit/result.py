@@ -44,9 +44,13 @@ class ThresholdFit:
     in sizes used by BIC; `p_value` the parametric-bootstrap p for "a plateau-shaped curve
     beats every curve without one", `q_value` its Benjamini-Hochberg adjustment across the
     table (= p for a lone fit). `converged` is False when any candidate's refinement did
-    not settle (see `curves[i].message`). `steepening`: the curve still steepens at the
-    lowest observed loss, so its onset (the steepest tangent's) moves with the end of the
-    data. `note` says why a fit failed, or that its points were merged.
+    not settle (see `curves[i].message`). `n_spikes` isolated spikes (one size's checkpoint
+    far off both its neighbours) and the `n_startup` highest-loss points (a start-up
+    transient: a jump onto the plateau at the first checkpoints) were set aside before
+    fitting (tracker/fit/setaside.py), so the fit and `n_points` cover losses up to
+    `startup_above`. `steepening`: the curve still steepens at the lowest observed loss,
+    so its onset (the steepest tangent's) moves with the end of the data. `note` says why a
+    fit failed, or that its points were merged.
     """
 
     verdict: Verdict
@@ -74,6 +78,9 @@ class ThresholdFit:
     # with the end of the data (an accelerating rise, e.g. exact match p^8)
     ceiling: float = NAN  # for `rises`: the loss below which the curve levels off
     # (tracker.fit.shape.ceiling, the plateau rule mirrored); NaN where it does not
+    n_spikes: int = 0  # isolated spikes set aside (tracker/fit/setaside.py)
+    n_startup: int = 0  # the highest-loss points set aside as a start-up transient
+    startup_above: float = NAN  # ... the highest loss fitted (they lie above it)
     plateau_share: float = NAN
     emergence_score: float = NAN
     n_points: int = 0
@@ -115,14 +122,29 @@ class ThresholdFit:
     @property
     def label(self) -> str:
         """The verdict as the table shows it, e.g. 'emerges (from chance, abrupt)'."""
+        startup = [self.startup] if self.startup else []
         if self.verdict in ("emerges", "weak"):
             parts = [self.plateau] if self.plateau else []
             if self.abrupt is not None:
                 parts.append("abrupt" if self.abrupt else "graded")
+            parts += startup
             return f"{self.verdict} ({', '.join(parts)})" if parts else self.verdict
         if self.verdict == "rises":
-            return f"rises ({self.rises_how})"
+            return f"rises ({', '.join([self.rises_how, *startup])})"
+        if startup and self.verdict == "flat":
+            return f"flat ({startup[0]})"
         return self.verdict
+
+    @property
+    def startup(self) -> str:
+        """What was set aside before fitting (tracker/fit/setaside.py): 'after a start-up
+        transient above L', 'K spikes set aside', both, or ''."""
+        parts = []
+        if self.n_startup:
+            parts.append(f"after a start-up transient above {self.startup_above:.3f}")
+        if self.n_spikes:
+            parts.append(f"{self.n_spikes} spike{'s' if self.n_spikes > 1 else ''} set aside")
+        return ", ".join(parts)
 
     @property
     def rises_how(self) -> str:
@@ -176,7 +198,10 @@ class ThresholdFit:
     def summary(self) -> str:
         """A few human lines: the finding, the onset with its interval, the evidence."""
         lines = [f"verdict: {self.label} ({self.reason}); {self.n_points} points"
-                 + (f", {self.n_dropped} dropped (NaN/inf)" if self.n_dropped else "")]
+                 + (f", {self.n_dropped} dropped (NaN/inf)" if self.n_dropped else "")
+                 + (f", {self.n_spikes} isolated spikes set aside" if self.n_spikes else "")
+                 + (f", {self.n_startup} above loss {self.startup_above:.4f} set aside as a "
+                    "start-up transient" if self.n_startup else "")]
         if self.note:
             lines.append(f"note: {self.note}")
         if math.isfinite(self.threshold):

@@ -41,7 +41,8 @@ THRESHOLD_COLUMNS = ("task", "metric", "verdict", "label", "threshold", "ci_low"
                      "n_in_rise", "resolved", "bracket", "steepening", "slope", "baseline",
                      "baseline_at_chance", "plateau_share", "model", "best_plateau",
                      "best_no_plateau", "delta_bic", "emergence_score", "n_points", "ci_open",
-                     "n_nonrising", "rise", "p_value", "q_value", "note")
+                     "n_nonrising", "rise", "p_value", "q_value", "note", "n_spikes",
+                     "n_startup", "startup_above")
 DERIVED = ("resolved", "bracket", "rise_10", "rise_90")  # not fields of ThresholdFit
 FIT_COLUMNS = tuple(c for c in THRESHOLD_COLUMNS[2:] if c not in DERIVED)
 SIZE_COLUMNS = ("same_loss_same_score", "size_model_preferred", "size_offset",

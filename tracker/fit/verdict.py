@@ -25,6 +25,10 @@ plateau-then-rise curve).
 | rises        | otherwise: a material change with no decisive plateau                      |
 | failed       | the fit raised (tracker/fit/table.py records the reason; never expected)   |
 
+Before the rule, isolated spikes and a start-up transient are set aside
+(tracker/fit/setaside.py), so the plateau is judged from the highest loss after the first
+checkpoints' jump onto it.
+
 A sigmoid that sits at chance and then climbs is therefore an emergence with a graded onset,
 not a "smooth alternative" of the hinge; a series that rises from its first checkpoint and
 then saturates has no plateau at high loss, and rises.
