@@ -98,3 +98,31 @@ def test_proportions_keep_their_spikes():
     assert fit.n_spikes == 0 and fit.n_points == 40
     continuous = fit_threshold(loss, accuracy, min_rise=0.02, n_boot=100)
     assert continuous.n_spikes == 1
+
+
+def test_a_twin_that_worsens_and_then_improves_turns_and_its_pair_is_inconclusive():
+    """The main job's normalised edit distance: level or slightly worse from loss 5.5 down to
+    1.8, better below. A broken stick wins; it does not rise throughout, so the pair with an
+    exact match that emerges is not 'made by the metric'."""
+    from tracker.fit.mirage import twin_verdict
+
+    loss, _, groups = _plateau_then_rise(seed=3)
+    rng = np.random.default_rng(4)
+    drifting = 0.75 + 0.05 * (5.5 - loss) - 1.5 * np.maximum(1.8 - loss, 0.0)
+    drifting += rng.normal(0.0, 0.01, loss.size)
+    twin = fit_threshold(loss, drifting, groups=groups, higher_is_better=False,
+                         min_rise=0.05, n_boot=100)
+    assert twin.verdict == "rises" and twin.model == "broken_stick"
+    assert twin.rises_how.startswith("turns at ")
+    assert abs(float(twin.rises_how.split()[-1]) - 1.8) < 0.1
+    step = np.where(loss < 1.7, 0.5, 0.0)
+    exact = fit_threshold(loss, step, n=np.full(loss.size, 200), groups=groups, chance=0.0,
+                          binomial=True, n_boot=100)
+    assert exact.verdict == "emerges"
+    verdict, reason = twin_verdict("exact_match", exact, "token_edit_distance_norm", twin)
+    assert verdict == "inconclusive" and "does not improve above" in reason
+    improving = fit_threshold(loss, 2.0 - 0.2 * (5.5 - loss) - 1.5 * np.maximum(1.8 - loss, 0)
+                              + rng.normal(0.0, 0.01, loss.size), groups=groups,
+                              higher_is_better=False, min_rise=0.05, n_boot=100)
+    assert improving.rises_how.startswith("slope change at ")
+    assert twin_verdict("exact_match", exact, "target_nll", improving)[0] == "made by the metric"

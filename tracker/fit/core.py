@@ -183,15 +183,20 @@ def set_aside(series: Series, binomial: bool, min_rise: float, base: dict[str, A
     neither, or where fewer than MIN_POINTS points would remain."""
     spiked = (np.zeros(len(series.loss), dtype=bool) if binomial
               else spikes(series.loss, series.y, series.codes, min_rise))
+    aside: list[float] = []
     if spiked.any() and np.count_nonzero(~spiked) >= MIN_POINTS:
+        aside += series.loss[spiked].tolist()
         series = subset(series, ~spiked)
         base.update(n_points=len(series.loss), n_spikes=int(spiked.sum()))
     startup = startup_points(series.loss, series.y, min_rise, MIN_POINTS)
     if startup:
         keep = np.arange(len(series.loss)) < len(series.loss) - startup
+        aside += series.loss[~keep].tolist()
         series = subset(series, keep)
         base.update(n_points=len(series.loss), n_startup=startup,
                     startup_above=float(series.loss[-1]))
+    if aside:
+        base.update(set_aside=tuple(sorted(aside)))
     return series
 
 

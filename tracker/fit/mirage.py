@@ -13,7 +13,8 @@ gets a verdict from the two series' own verdicts (tracker/fit/verdict.py):
 | made by the metric  | emerges       | rises throughout (Schaeffer et al.)           |
 | twin only           | rises or flat | emerges                                       |
 | neither             | rises or flat | rises or flat                                 |
-| inconclusive        | either is weak, insufficient or failed; or emerges against a flat twin |
+| inconclusive        | either is weak, insufficient or failed; or emerges against a flat twin, |
+|                     | or against a twin that turns (level or worse above a kink, better below) |
 
 For `survives` the onset gap (twin minus accuracy-type, loss units) is reported with a 95%
 interval: a continuous twin usually leaves its plateau earlier (for a per-token probability
@@ -100,6 +101,10 @@ def twin_verdict(metric: str, fit: ThresholdFit, twin: str,
     first, second = fit.verdict == "emerges", other.verdict == "emerges"
     if first and second:
         return "survives", f"both emerge: the tipping point survives {twin}"
+    if first and other.verdict == "rises" and other.rises_how.startswith("turns"):
+        return "inconclusive", (f"{twin} does not improve above {other.rises_how[9:]} and "
+                                "improves below it, with no plateau by the rule: neither a "
+                                "twin that rises throughout nor one that emerges")
     if first and other.verdict == "rises":
         how = other.rises_how
         change = (f", with a {how} ({float(how.rsplit(' ', 1)[1]) - fit.threshold:+.2f} "

@@ -81,6 +81,7 @@ class ThresholdFit:
     n_spikes: int = 0  # isolated spikes set aside (tracker/fit/setaside.py)
     n_startup: int = 0  # the highest-loss points set aside as a start-up transient
     startup_above: float = NAN  # ... the highest loss fitted (they lie above it)
+    set_aside: tuple[float, ...] = field(default=(), repr=False)  # the losses of both kinds
     plateau_share: float = NAN
     emergence_score: float = NAN
     n_points: int = 0
@@ -148,8 +149,10 @@ class ThresholdFit:
 
     @property
     def rises_how(self) -> str:
-        """For `rises`: 'throughout', 'levels off below L', 'slope change at L', or
-        'declines' (worse as loss falls)."""
+        """For `rises`: 'throughout', 'levels off below L', 'slope change at L' (a broken
+        stick improving on both sides of its kink), 'turns at L' (a broken stick that does
+        not improve above its kink: level or worse there, better below), or 'declines'
+        (worse as loss falls)."""
         if self.rise < 0:
             return "declines as loss falls"
         if math.isfinite(self.ceiling):
@@ -157,7 +160,10 @@ class ThresholdFit:
         if self.model == "broken_stick":
             curve = self.curve("broken_stick")
             if curve is not None and np.isfinite(curve.params[0]):
-                return f"slope change at {curve.params[0]:.3f}"
+                # oriented y = a + g L + k max(eta - L, 0): above the kink it improves as
+                # the loss falls only where g < 0
+                turns = curve.params[2] >= 0
+                return f"{'turns' if turns else 'slope change'} at {curve.params[0]:.3f}"
         return "throughout"
 
     def curve(self, name: str) -> CurveFit | None:

@@ -84,15 +84,24 @@ def loss_figure(task: str, rows: list[TableRow], path: Path) -> Path:
 def _loss_panel(ax, row: TableRow, colours) -> None:
     frame, fit = row.points, row.fit
     labels = np.array(_labels(row))
+    # points the fit set aside (a start-up transient, spikes: tracker/fit/setaside.py) hollow
+    aside = np.isin(frame["loss"].to_numpy(float), np.asarray(fit.set_aside, dtype=float))
     for label, colour in colours.items():
         mask = labels == label
-        if mask.any():
-            ax.scatter(frame["loss"][mask], frame["score"][mask], s=12, color=colour,
-                       label=label, alpha=0.8)
+        if (mask & ~aside).any():
+            ax.scatter(frame["loss"][mask & ~aside], frame["score"][mask & ~aside], s=12,
+                       color=colour, label=label, alpha=0.8)
+        if (mask & aside).any():
+            ax.scatter(frame["loss"][mask & aside], frame["score"][mask & aside], s=14,
+                       facecolors="none", edgecolors=colour, alpha=0.8)
+    if aside.any():
+        ax.scatter([], [], s=14, facecolors="none", edgecolors="grey",
+                   label="set aside, not fitted")
     if fit.chance is not None:
         ax.axhline(fit.chance, color="grey", linestyle=":", label=f"chance {fit.chance:g}")
     if fit.curves and fit.model:
-        grid = np.linspace(frame["loss"].min(), frame["loss"].max(), 400)
+        fitted = frame["loss"][~aside] if (~aside).any() else frame["loss"]
+        grid = np.linspace(fitted.min(), fitted.max(), 400)
         # a fit never drawn where the metric cannot go (a broken stick below NLL 0)
         ax.plot(grid, np.clip(fit.predict(grid), *metric_range(row.metric)), color="black",
                 lw=1.5,
