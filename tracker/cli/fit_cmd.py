@@ -40,6 +40,11 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_argument(parser)
     parser.add_argument("--tasks", type=lambda text: [t for t in text.split(",") if t],
                         help="with --run: fit only these tasks (comma-separated)")
+    parser.add_argument("--group", default="size",
+                        help="what a group of checkpoints is, for the bootstrap, the design "
+                             "effect and 'same loss, same score': 'size' (each family/size, "
+                             "the default), 'family' (e.g. open_lm's training corpora), or a "
+                             "regex whose (?P<group>...) is searched in 'family/size'")
 
 
 def add_setting_argument(parser: argparse.ArgumentParser) -> None:
@@ -51,17 +56,25 @@ def add_setting_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
     """Points, per-example rows (or None) and the output directory from the arguments."""
+    from tracker.groups import regroup
     from tracker.points import read_points_csv, read_run
 
     if args.boot < 50:
         raise TrackerError(f"--boot {args.boot} is too few for a 95% interval; use 50 or more")
+    group = getattr(args, "group", None)
     if args.run is not None:
         points, examples = read_run(args.run, setting=getattr(args, "setting", None),
                                     tasks=getattr(args, "tasks", None))
-        return points, examples, args.out or args.run
+        regrouped = regroup(points, group)
+        if regrouped is not points and examples is not None:
+            print_note(f"--group {group}: per-example rows are left out (they belong to one "
+                       "checkpoint each, and a group holds several at a step); the bootstrap "
+                       "resamples the groups and each point's own sampling")
+            examples = None
+        return regrouped, examples, args.out or args.run
     if args.out is None:
         raise TrackerError("--points needs --out DIR (where to write the results)")
-    return read_points_csv(args.points).frame, None, args.out
+    return regroup(read_points_csv(args.points).frame, group), None, args.out
 
 
 def fit_inputs(args):
