@@ -1,4 +1,4 @@
-"""`tracker fit/report --group`: what a group of checkpoints is (tracker/groups.py), on the
+"""`tracker fit/report --group`: what a group of checkpoints is (tracker/fit/groups.py), on the
 shipped open_lm extract (104 final models of three training corpora: `tracker import table
 --published open-lm-scaling`) and on ladder-style size names."""
 
@@ -9,7 +9,7 @@ import pytest
 
 from tracker.cli import main
 from tracker.errors import TrackerError
-from tracker.groups import GROUPED, regroup
+from tracker.fit.groups import GROUPED, regroup
 
 LADDER = pd.DataFrame({"family": "olmo-ladder",
                        "size": ["190M-1xC", "190M-5xC", "370M-1xC", "1B-10xC"],

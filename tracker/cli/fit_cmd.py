@@ -56,7 +56,7 @@ def add_setting_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_inputs(args) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
     """Points, per-example rows (or None) and the output directory from the arguments."""
-    from tracker.groups import regroup
+    from tracker.fit.groups import regroup
     from tracker.points import read_points_csv, read_run
 
     if args.boot < 50:
