@@ -102,9 +102,10 @@ def twin_verdict(metric: str, fit: ThresholdFit, twin: str,
     if first and second:
         return "survives", f"both emerge: the tipping point survives {twin}"
     if first and other.verdict == "rises" and other.rises_how.startswith("turns"):
-        return "inconclusive", (f"{twin} does not improve above {other.rises_how[9:]} and "
-                                "improves below it, with no plateau by the rule: neither a "
-                                "twin that rises throughout nor one that emerges")
+        kink = other.rises_how.removeprefix("turns at ")
+        return "inconclusive", (f"{twin} does not improve above {kink} and improves below "
+                                "it, with no plateau by the rule: neither a twin that rises "
+                                "throughout nor one that emerges")
     if first and other.verdict == "rises":
         how = other.rises_how
         change = (f", with a {how} ({float(how.rsplit(' ', 1)[1]) - fit.threshold:+.2f} "

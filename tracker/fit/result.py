@@ -123,21 +123,21 @@ class ThresholdFit:
     @property
     def label(self) -> str:
         """The verdict as the table shows it, e.g. 'emerges (from chance, abrupt)'."""
-        startup = [self.startup] if self.startup else []
+        aside = [self.set_aside_note] if self.set_aside_note else []
         if self.verdict in ("emerges", "weak"):
             parts = [self.plateau] if self.plateau else []
             if self.abrupt is not None:
                 parts.append("abrupt" if self.abrupt else "graded")
-            parts += startup
+            parts += aside
             return f"{self.verdict} ({', '.join(parts)})" if parts else self.verdict
         if self.verdict == "rises":
-            return f"rises ({', '.join([self.rises_how, *startup])})"
-        if startup and self.verdict == "flat":
-            return f"flat ({startup[0]})"
+            return f"rises ({', '.join([self.rises_how, *aside])})"
+        if aside and self.verdict == "flat":
+            return f"flat ({aside[0]})"
         return self.verdict
 
     @property
-    def startup(self) -> str:
+    def set_aside_note(self) -> str:
         """What was set aside before fitting (tracker/fit/setaside.py): 'after a start-up
         transient above L', 'K spikes set aside', both, or ''."""
         parts = []

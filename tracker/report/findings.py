@@ -115,8 +115,9 @@ def describe(name: str, fit: ThresholdFit, unit: str, bracket: str = "") -> str:
         if how.startswith("levels off"):
             return f"{name} rises with no plateau at high loss, then {how}"
         if how.startswith("turns"):
-            return (f"{name} {how}: no better (or worse) above {how[9:]}, better below, "
-                    "with no plateau by the rule")
+            kink = how.removeprefix("turns at ")
+            return (f"{name} {how}: no better (or worse) above {kink}, better below, with "
+                    "no plateau by the rule")
         return f"{name} {how}" if how.startswith("declines") else (
             f"{name} rises with no plateau, with a {how}")
     if fit.verdict == "flat":
